@@ -1,0 +1,39 @@
+"""midigan: symbolic music generation with a conditional LSTM-GAN.
+
+The top level is lazy: `import midigan` is cheap and torch is imported only when a
+model is touched.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    "Score": "midigan.score",
+    "Track": "midigan.score",
+    "Note": "midigan.score",
+    "Tempo": "midigan.score",
+    "Meter": "midigan.score",
+    "KeySignature": "midigan.score",
+    "ChordLabel": "midigan.score",
+    "TPQ": "midigan.score",
+    "load": "midigan.score",
+    "PianoRoll": "midigan.representations.pianoroll",
+    "EventTokens": "midigan.representations.events",
+    "NoteStreams": "midigan.representations.streams",
+    "MidiganError": "midigan.errors",
+    "compose": "midigan.compose",
+    "load_model": "midigan.compose",
+    "Piece": "midigan.piece",
+}
+
+__all__ = [*sorted(_EXPORTS), "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'midigan' has no attribute {name!r}")

@@ -1,0 +1,73 @@
+"""The `midigan` command: a thin click layer over the library.
+
+Sub-commands live in sibling modules and are imported only when invoked, so
+`midigan --help` and `midigan compose` do not pay for modules they do not use.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from midigan import __version__
+
+_COMMANDS: dict[str, tuple[str, str]] = {
+    "compose": ("midigan.cli.compose_cmd", "compose"),
+    "corpus": ("midigan.cli.corpus_cmd", "corpus"),
+    "train": ("midigan.cli.train_cmd", "train"),
+    "evaluate": ("midigan.cli.evaluate_cmd", "evaluate"),
+    "render": ("midigan.cli.render_cmd", "render"),
+}
+_HELP = {
+    "compose": "Compose new pieces from the shipped (or your) model.",
+    "corpus": "Build the training corpus, or describe a folder of MIDI files.",
+    "train": "Train the conditional LSTM-GAN on a corpus or your own MIDI folder.",
+    "evaluate": "Compare a model's pieces with held-out music and baselines.",
+    "render": "Render a MIDI file to WAV, a piano-roll PNG or MusicXML.",
+}
+
+
+class _LazyGroup(click.Group):
+    """A group whose sub-commands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(_COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in _COMMANDS:
+            return None
+        module_name, attr = _COMMANDS[name]
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as e:
+            if e.name != module_name:
+                raise
+            return None
+        return getattr(module, attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, _HELP[name]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="midigan")
+def main() -> None:
+    """midigan: compose, train and evaluate symbolic music with a conditional LSTM-GAN."""
+
+
+def run_guarded(func, *args, **kwargs):  # noqa: ANN001, ANN201 - thin wrapper for every command
+    """Call library code; a MidiganError becomes one plain line on stderr and exit 1."""
+    from midigan.errors import MidiganError
+
+    try:
+        return func(*args, **kwargs)
+    except MidiganError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)

@@ -1,0 +1,45 @@
+"""Shared test builders: scores from tuples, so expected music reads like a table."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import pytest
+
+from midigan.score import ChordLabel, KeySignature, Meter, Note, Score, Tempo, Track
+
+
+def make_track(
+    notes: Iterable[Sequence[int]], name: str = "Melody", program: int = 0, is_drum: bool = False
+) -> Track:
+    """A track from `(pitch, onset, duration, velocity)` tuples (velocity optional, 80)."""
+    built = [Note(n[0], n[1], n[2], n[3] if len(n) > 3 else 80) for n in notes]
+    return Track(name=name, program=program, is_drum=is_drum, notes=built)
+
+
+def make_score(
+    notes: Iterable[Sequence[int]],
+    meter: tuple[int, int] = (4, 4),
+    qpm: float = 120.0,
+    key: tuple[int, str] | None = (0, "major"),
+    chords: Iterable[tuple[int, int | None, str]] = (),
+    end_tick: int | None = None,
+) -> Score:
+    """A one-track score from `(pitch, onset, duration, velocity)` tuples."""
+    return Score(
+        tracks=[make_track(notes)],
+        tempos=[Tempo(0, qpm)],
+        meters=[Meter(0, *meter)],
+        keys=[KeySignature(0, *key)] if key else [],
+        chords=[ChordLabel(t, r, q) for t, r, q in chords],
+        end_tick=end_tick,
+    )
+
+
+@pytest.fixture
+def twinkle() -> Score:
+    """Two bars of 'Twinkle Twinkle' in C, 4/4, with C and F/C chords."""
+    q = 12
+    pitches = [60, 60, 67, 67, 69, 69, 67]
+    notes = [(p, i * q, q, 90) for i, p in enumerate(pitches[:6])] + [(67, 6 * q, 2 * q, 90)]
+    return make_score(notes, chords=[(0, 0, "maj"), (4 * q, 5, "maj"), (6 * q, 0, "maj")])
