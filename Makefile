@@ -1,0 +1,52 @@
+# Two entry points do all the set-up on a fresh machine:
+#   make demo   -> a virtual environment from nothing, then `midigan compose --bars 16`
+#   make test   -> the same environment, system packages for rendering, then lint + the whole test suite
+# CI (.ci/run) calls `make test`.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+SOUNDFONT := /usr/share/sounds/sf2/FluidR3_GM.sf2
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint system-deps clean-venv corpus bench
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# Without a GPU, take the CPU build of torch first: a bare `torch` requirement would pull
+	# several GB of CUDA wheels. With a GPU, pyproject's torch>=2.2 brings the CUDA build.
+	if ! command -v nvidia-smi >/dev/null 2>&1; then $(BIN)/python -m pip install -q torch==2.13.0; fi
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+# fluidsynth + a General MIDI SoundFont render WAV previews (midigan render --wav); tests render one.
+system-deps:
+	@if command -v fluidsynth >/dev/null 2>&1 && [ -f $(SOUNDFONT) ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fluidsynth fluid-soundfont-gm >/dev/null; \
+	elif command -v sudo >/dev/null 2>&1; then \
+		sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fluidsynth fluid-soundfont-gm >/dev/null; \
+	else echo "note: install fluidsynth and fluid-soundfont-gm for WAV rendering"; fi
+
+demo: $(STAMP)
+	$(BIN)/midigan compose --bars 16
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: $(STAMP) system-deps lint
+	$(BIN)/python -m pytest -n 2 -q $(PYTEST_ARGS)
+
+corpus: $(STAMP)
+	$(BIN)/midigan corpus build --out corpora
+
+bench: $(STAMP)
+	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/train.py
+	$(BIN)/python bench/compose.py
+
+clean-venv:
+	rm -rf $(VENV)
