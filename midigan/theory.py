@@ -35,20 +35,48 @@ CHORD_QUALITIES: dict[str, tuple[int, ...]] = {
 """Chord qualities we know, with their intervals above the root."""
 
 _QUALITY_SUFFIXES: dict[str, str] = {
-    "": "maj", "maj": "maj", "M": "maj",
-    "m": "min", "min": "min", "-": "min",
-    "dim": "dim", "o": "dim", "°": "dim",
-    "aug": "aug", "+": "aug",
-    "sus4": "sus4", "sus": "sus4", "sus2": "sus2",
-    "7": "7", "dom7": "7",
-    "maj7": "maj7", "M7": "maj7", "Δ": "maj7", "Δ7": "maj7",
-    "m7": "m7", "min7": "m7", "-7": "m7",
-    "m7b5": "m7b5", "ø": "m7b5", "ø7": "m7b5",
-    "dim7": "dim7", "o7": "dim7", "°7": "dim7",
+    "": "maj",
+    "maj": "maj",
+    "M": "maj",
+    "m": "min",
+    "min": "min",
+    "-": "min",
+    "dim": "dim",
+    "o": "dim",
+    "°": "dim",
+    "aug": "aug",
+    "+": "aug",
+    "sus4": "sus4",
+    "sus": "sus4",
+    "sus2": "sus2",
+    "7": "7",
+    "dom7": "7",
+    "maj7": "maj7",
+    "M7": "maj7",
+    "Δ": "maj7",
+    "Δ7": "maj7",
+    "m7": "m7",
+    "min7": "m7",
+    "-7": "m7",
+    "m7b5": "m7b5",
+    "ø": "m7b5",
+    "ø7": "m7b5",
+    "dim7": "dim7",
+    "o7": "dim7",
+    "°7": "dim7",
 }
 _QUALITY_DISPLAY = {
-    "maj": "", "min": "m", "dim": "dim", "aug": "aug", "sus4": "sus4", "sus2": "sus2",
-    "7": "7", "maj7": "maj7", "m7": "m7", "m7b5": "m7b5", "dim7": "dim7",
+    "maj": "",
+    "min": "m",
+    "dim": "dim",
+    "aug": "aug",
+    "sus4": "sus4",
+    "sus2": "sus2",
+    "7": "7",
+    "maj7": "maj7",
+    "m7": "m7",
+    "m7b5": "m7b5",
+    "dim7": "dim7",
 }
 NO_CHORD_SYMBOLS = ("N.C.", "NC", "N", "-", "x")
 
@@ -152,10 +180,7 @@ def parse_progression(text: str) -> list[list[tuple[int | None, str]]]:
     Raises:
         TheoryError: an unknown symbol, or an empty progression.
     """
-    if "|" in text:
-        bars = [bar.split() for bar in text.split("|")]
-    else:
-        bars = [[symbol] for symbol in text.split()]
+    bars = [bar.split() for bar in text.split("|")] if "|" in text else [[symbol] for symbol in text.split()]
     bars = [bar for bar in bars if bar]
     if not bars:
         raise TheoryError(f"empty chord progression {text!r}: give chord symbols like 'C G Am F'")

@@ -59,7 +59,7 @@ def main() -> None:
     """midigan: compose, train and evaluate symbolic music with a conditional LSTM-GAN."""
 
 
-def run_guarded(func, *args, **kwargs):  # noqa: ANN001, ANN201 - thin wrapper for every command
+def run_guarded(func, *args, **kwargs):
     """Call library code; a MidiganError becomes one plain line on stderr and exit 1."""
     from midigan.errors import MidiganError
 
