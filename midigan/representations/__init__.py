@@ -1,0 +1,27 @@
+"""Three views of a :class:`~midigan.score.Score`, each converting from and back to it.
+
+- :class:`PianoRoll`: dense `(tracks, steps, 128)` velocity and onset arrays.
+- :class:`EventTokens`: one REMI-like token sequence with a checked grammar.
+- :class:`NoteStreams`: the melody as pitch / duration / velocity events plus the
+  per-event conditions the model sees; :class:`StreamVocab` gives their class ids.
+
+Importing this package does not import torch.
+"""
+
+from __future__ import annotations
+
+from midigan.representations.events import EventConfig, EventTokens
+from midigan.representations.pianoroll import PianoRoll
+from midigan.representations.streams import REST, NoteStreams, StreamVocab, condition_track
+from midigan.representations.vocab import TokenVocab
+
+__all__ = [
+    "REST",
+    "EventConfig",
+    "EventTokens",
+    "NoteStreams",
+    "PianoRoll",
+    "StreamVocab",
+    "TokenVocab",
+    "condition_track",
+]

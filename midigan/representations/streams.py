@@ -1,0 +1,367 @@
+"""`NoteStreams`: the model's view of one melody (class ids: `StreamVocab`, re-exported from `vocab`).
+
+A melody becomes a sequence of events that tile the piece from tick 0 to the last
+barline with no gaps: rests are events too. Each event has three streams the model
+predicts (pitch or rest, duration, velocity) and the conditions it is given (chord at
+the onset, position in the bar, bars remaining, meter). The conditions are a pure
+function of the durations and the piece's timeline (:func:`condition_track`): the
+sampler mirrors that function in torch, so a generated melody is conditioned on its
+own timeline exactly as a training melody is.
+
+Pitches are moved so the tonic is C (`shift` semitones, -5..+6); chord ids move
+with them, while `chord_labels`, `key` and :meth:`NoteStreams.to_score` stay in the
+original key. Positions and bars remaining are stored raw (ticks, bars);
+:meth:`StreamVocab.encode` clips them to the model's id ranges
+(:data:`~midigan.conditions.MAX_POSITION`, :data:`~midigan.conditions.MAX_BARS_REMAINING`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from midigan.conditions import (
+    Conditions,
+    chord_id,
+    meter_id,
+    mode_id,
+    shift_to_c,
+    style_id,
+)
+from midigan.errors import ConfigError
+from midigan.representations.vocab import ALWAYS_DURATIONS, REST, StreamVocab
+from midigan.score import ChordLabel, KeySignature, Meter, Note, Score, Tempo, Track
+
+
+# ----------------------------------------------------------------- timeline
+def bar_timeline(meters: list[Meter], bar_count: int) -> tuple[np.ndarray, list[Meter]]:
+    """Barline ticks (`bar_count + 1` of them) and the meter of each bar.
+
+    Follows :meth:`Score.bar_starts`: a meter change inside a bar starts a new bar.
+    """
+    ordered = sorted(meters, key=lambda m: m.tick) or [Meter(0, 4, 4)]
+    starts, per_bar, index = [0], [], 0
+    while len(starts) <= bar_count:
+        tick = starts[-1]
+        while index + 1 < len(ordered) and ordered[index + 1].tick <= tick:
+            index += 1
+        following = ordered[index + 1].tick if index + 1 < len(ordered) else None
+        nxt = tick + ordered[index].bar_ticks
+        if following is not None and tick < following < nxt:
+            nxt = following
+        starts.append(nxt)
+        per_bar.append(ordered[index])
+    return np.asarray(starts, dtype=np.int64), per_bar
+
+
+@dataclass(frozen=True)
+class _Timeline:
+    """Everything conditions depend on besides the durations."""
+
+    starts: np.ndarray  # (bars + 1,) barline ticks
+    meter_ids: np.ndarray  # (bars,) meter id per bar
+    chord_ticks: np.ndarray  # (C,) label ticks, sorted
+    chord_ids: np.ndarray  # (C,) chord ids, transposed by the shift
+
+    @classmethod
+    def build(cls, meters: list[Meter], bar_count: int, labels: list[ChordLabel], shift: int) -> _Timeline:
+        starts, per_bar = bar_timeline(meters, bar_count)
+        ordered = sorted(labels, key=lambda c: c.tick)
+        ids = [chord_id(None if c.root is None else (c.root + shift) % 12, c.quality) for c in ordered]
+        return cls(
+            starts,
+            np.asarray([meter_id(m.numerator, m.denominator) for m in per_bar], dtype=np.int64),
+            np.asarray([c.tick for c in ordered], dtype=np.int64),
+            np.asarray(ids, dtype=np.int64),
+        )
+
+    @classmethod
+    def of(cls, template: NoteStreams | Conditions) -> _Timeline:
+        if isinstance(template, Conditions):
+            meter = Meter(0, *template.meter)
+            shift = shift_to_c(template.key[0])
+            return cls.build([meter], template.bars, template.chord_labels(), shift)
+        return cls.build(template.meters, template.bar_count, template.chord_labels, template.shift)
+
+    @property
+    def total(self) -> int:
+        return int(self.starts[-1])
+
+    def conditions(self, durations: np.ndarray) -> dict[str, np.ndarray]:
+        durations = np.asarray(durations, dtype=np.int64)
+        onset = np.cumsum(durations) - durations
+        n_bars = len(self.starts) - 1
+        bar = np.clip(np.searchsorted(self.starts, onset, side="right") - 1, 0, max(n_bars - 1, 0))
+        chord = np.zeros_like(onset)
+        if len(self.chord_ids):
+            label = np.searchsorted(self.chord_ticks, onset, side="right") - 1
+            chord = np.where(label >= 0, self.chord_ids[np.maximum(label, 0)], 0)
+        meter = self.meter_ids[bar] if n_bars else np.zeros_like(onset)
+        return {
+            "onset": onset.astype(np.int32),
+            "position": (onset - self.starts[bar]).astype(np.int16),
+            "bars_remaining": np.maximum(n_bars - bar, 1).astype(np.int16),
+            "chord": chord.astype(np.int16),
+            "meter": np.asarray(meter, dtype=np.int16),
+        }
+
+
+def condition_track(durations: np.ndarray, conditions: Conditions | NoteStreams) -> dict[str, np.ndarray]:
+    """The condition timeline a sequence of event durations implies.
+
+    This is the reference the model's sampler mirrors in torch. Onsets are the
+    running sum of durations from tick 0; each event gets the bar holding its onset
+    (events past the last barline count as in the last bar), the position from
+    that barline, the bars remaining including the current one (>= 1), that bar's
+    meter id, and the chord id at the onset, transposed to C (by the requested
+    key's shift for a Conditions, by the streams' own `shift` for a NoteStreams).
+
+    Args:
+        durations: `(N,)` event lengths in ticks.
+        conditions: the request (or a melody whose timeline to follow).
+
+    Returns:
+        Arrays `onset` (int32), `position`, `bars_remaining`, `chord`, `meter` (int16),
+        raw, not clipped to the model's id ranges.
+    """
+    return _Timeline.of(conditions).conditions(durations)
+
+
+# ---------------------------------------------------------------- streams
+@dataclass
+class NoteStreams:
+    """The model's view of one melody: events that tile [0, last barline) with no gaps.
+
+    Attributes:
+        pitch: `(N,)` int16 MIDI pitch moved by `shift`, or :data:`REST`.
+        duration: `(N,)` int32 ticks, > 0.
+        velocity: `(N,)` int16, 0 for rests.
+        onset: `(N,)` int32 ticks (running sum of durations from 0).
+        chord: `(N,)` int16 chord id at the onset (root moved by `shift`).
+        position: `(N,)` int16 ticks from the barline of the bar holding the onset.
+        bars_remaining: `(N,)` int16 bars left including the current one (>= 1).
+        meter: `(N,)` int16 meter id at the onset.
+        mode, style: ids (:func:`~midigan.conditions.mode_id`, `style_id`).
+        shift: semitones added to reach tonic C (undo with `-shift`).
+        bar_count: number of bars tiled.
+        meters, tempos: the piece's maps (original ticks).
+        key: the key at tick 0, or None.
+        chord_labels: the original (untransposed) chord labels, restored by `to_score`.
+    """
+
+    pitch: np.ndarray
+    duration: np.ndarray
+    velocity: np.ndarray
+    onset: np.ndarray
+    chord: np.ndarray
+    position: np.ndarray
+    bars_remaining: np.ndarray
+    meter: np.ndarray
+    mode: int
+    style: int
+    shift: int
+    bar_count: int
+    meters: list[Meter] = field(default_factory=lambda: [Meter(0, 4, 4)])
+    tempos: list[Tempo] = field(default_factory=lambda: [Tempo(0, 120.0)])
+    key: KeySignature | None = None
+    chord_labels: list[ChordLabel] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.pitch)
+
+    def total_ticks(self) -> int:
+        """Length of the piece in ticks (the last barline)."""
+        return int(bar_timeline(self.meters, self.bar_count)[0][-1])
+
+    def bar_starts(self) -> np.ndarray:
+        """Barline ticks, `bar_count + 1` of them."""
+        return bar_timeline(self.meters, self.bar_count)[0]
+
+    def pitches_in_key(self) -> np.ndarray:
+        """Pitches moved back to the original key (`pitch - shift`); rests stay :data:`REST`."""
+        return np.where(self.pitch == REST, REST, self.pitch - self.shift).astype(np.int16)
+
+    # ------------------------------------------------------------- building
+    @classmethod
+    def from_events(
+        cls,
+        pitch: np.ndarray,
+        duration: np.ndarray,
+        velocity: np.ndarray,
+        template: NoteStreams | Conditions,
+    ) -> NoteStreams:
+        """Streams from the three predicted streams; conditions and metadata from `template`.
+
+        The conditions are recomputed with :func:`condition_track`. Events are taken
+        as given (see :meth:`StreamVocab.decode` for fitting them to the bars).
+        """
+        return cls._assemble(pitch, duration, velocity, _meta_of(template))
+
+    @classmethod
+    def _assemble(
+        cls, pitch: np.ndarray, duration: np.ndarray, velocity: np.ndarray, meta: dict[str, Any]
+    ) -> NoteStreams:
+        pitch = np.asarray(pitch, dtype=np.int16)
+        duration = np.asarray(duration, dtype=np.int32)
+        velocity = np.where(pitch == REST, 0, np.asarray(velocity)).astype(np.int16)
+        timeline = _Timeline.build(meta["meters"], meta["bar_count"], meta["chord_labels"], meta["shift"])
+        return cls(pitch, duration, velocity, **timeline.conditions(duration), **meta)
+
+    @classmethod
+    def from_score(
+        cls, score: Score, style: str | None = None, to_c: bool = True, melody_track: int | None = None
+    ) -> NoteStreams:
+        """The melody of `score` as streams.
+
+        Args:
+            score: the piece.
+            style: corpus collection name (see :data:`~midigan.conditions.STYLES`).
+            to_c: move pitches and chord ids so the key at tick 0 has tonic C.
+            melody_track: take this track (made monophonic) instead of the melody rule
+                of :func:`midigan.melody.extract_melody`.
+
+        Raises:
+            TheoryError: unknown style.
+            IndexError: `melody_track` out of range.
+        """
+        from midigan.melody import extract_melody
+
+        starts = score.bar_starts()
+        total = starts[-1]
+        key = score.key_at(0)
+        shift = shift_to_c(key.tonic) if to_c and key is not None else 0
+        has_pitched = any(t.notes and not t.is_drum for t in score.tracks)
+        notes = extract_melody(score, melody_track).notes if has_pitched or melody_track is not None else []
+        meta = {
+            "mode": mode_id(key.mode) if key is not None else 0,
+            "style": style_id(style),
+            "shift": shift,
+            "bar_count": len(starts) - 1,
+            "meters": list(score.meters),
+            "tempos": list(score.tempos),
+            "key": key,
+            "chord_labels": [c for c in score.chords if c.tick < total],
+        }
+        return cls._assemble(*_tile(notes, total, shift), meta)
+
+    # ------------------------------------------------------------ decoding
+    def to_score(self) -> Score:
+        """One track "Melody" in the original key, with the piece's maps; ends at the last barline."""
+        keep = self.pitch != REST
+        back = self.pitch[keep].astype(np.int64) - self.shift
+        notes = [
+            Note(int(p), int(o), int(d), int(v))
+            for p, o, d, v in zip(
+                back.tolist(),
+                self.onset[keep].tolist(),
+                self.duration[keep].tolist(),
+                self.velocity[keep].tolist(),
+                strict=True,
+            )
+        ]
+        return Score(
+            tracks=[Track("Melody", 0, False, notes)],
+            tempos=list(self.tempos),
+            meters=list(self.meters),
+            keys=[self.key] if self.key is not None else [],
+            chords=list(self.chord_labels),
+            end_tick=self.total_ticks(),
+        )
+
+    def bars_window(self, start_bar: int, n_bars: int) -> NoteStreams:
+        """The events of bars `start_bar .. start_bar + n_bars - 1`, re-based to tick 0.
+
+        A note crossing the window's end is cut there; one sounding into the window
+        from before it becomes a rest (its attack is outside). Meters, tempos and
+        chord labels in force at the window start move to tick 0; bars remaining
+        count down to the window's end.
+
+        Raises:
+            ConfigError: the window is empty or reaches past the piece.
+        """
+        if n_bars < 1 or start_bar < 0 or start_bar + n_bars > self.bar_count:
+            raise ConfigError(
+                f"bars window {start_bar}+{n_bars} is outside the piece's {self.bar_count} bars"
+            )
+        starts = self.bar_starts()
+        lo, hi = int(starts[start_bar]), int(starts[start_bar + n_bars])
+        onset = np.cumsum(self.duration, dtype=np.int64) - self.duration
+        stop = onset + self.duration
+        inside = (stop > lo) & (onset < hi)
+        pitch, velocity = self.pitch[inside].copy(), self.velocity[inside].copy()
+        first, last = np.maximum(onset[inside], lo), np.minimum(stop[inside], hi)
+        started_before = onset[inside] < lo
+        pitch[started_before], velocity[started_before] = REST, 0
+        template = replace(
+            self,
+            bar_count=n_bars,
+            meters=_rebase(self.meters, lo, hi, fallback=True),
+            tempos=_rebase(self.tempos, lo, hi, fallback=True),
+            chord_labels=_rebase(self.chord_labels, lo, hi, fallback=False),
+        )
+        return NoteStreams.from_events(pitch, last - first, velocity, template)
+
+
+def _meta_of(template: NoteStreams | Conditions) -> dict[str, Any]:
+    """The per-piece fields of a NoteStreams, from a request or from another melody."""
+    if isinstance(template, Conditions):
+        tonic, mode = template.key
+        return {
+            "mode": mode_id(mode),
+            "style": style_id(template.style),
+            "shift": shift_to_c(tonic),
+            "bar_count": template.bars,
+            "meters": [Meter(0, *template.meter)],
+            "tempos": [Tempo(0, float(template.qpm))],
+            "key": KeySignature(0, tonic, mode),
+            "chord_labels": template.chord_labels(),
+        }
+    return {
+        "mode": template.mode,
+        "style": template.style,
+        "shift": template.shift,
+        "bar_count": template.bar_count,
+        "meters": list(template.meters),
+        "tempos": list(template.tempos),
+        "key": template.key,
+        "chord_labels": list(template.chord_labels),
+    }
+
+
+def _tile(notes: list[Note], total: int, shift: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pitch, duration, velocity events tiling [0, total): rests fill every gap."""
+    pitch: list[int] = []
+    duration: list[int] = []
+    velocity: list[int] = []
+    cursor = 0
+    ordered = sorted(notes, key=lambda n: n.onset)
+    for note, after in zip(ordered, [*ordered[1:], None][: len(ordered)], strict=True):
+        if note.onset < cursor or note.onset >= total:
+            continue
+        stop = min(note.offset, total, after.onset if after is not None else total)
+        if stop <= note.onset:
+            continue
+        if note.onset > cursor:
+            pitch.append(REST), duration.append(note.onset - cursor), velocity.append(0)
+        pitch.append(note.pitch + shift), duration.append(stop - note.onset), velocity.append(note.velocity)
+        cursor = stop
+    if cursor < total:
+        pitch.append(REST), duration.append(total - cursor), velocity.append(0)
+    return np.asarray(pitch), np.asarray(duration), np.asarray(velocity)
+
+
+def _rebase(changes: list, lo: int, hi: int, fallback: bool) -> list:
+    """Map entries to a window [lo, hi): the one in force at `lo` moves to 0, later ones shift.
+
+    With `fallback`, a map whose first entry comes after `lo` still rules from 0
+    (as the first meter or tempo does in a Score).
+    """
+    ordered = sorted(changes, key=lambda c: c.tick)
+    in_force = [c for c in ordered if c.tick <= lo][-1:] or (ordered[:1] if fallback else [])
+    inside = [c for c in ordered if lo < c.tick < hi]
+    return [replace(c, tick=max(c.tick - lo, 0)) for c in in_force + inside]
+
+
+__all__ = ["ALWAYS_DURATIONS", "REST", "NoteStreams", "StreamVocab", "bar_timeline", "condition_track"]
