@@ -86,8 +86,16 @@ def write_atomic(path: str | Path, make_bytes: Callable[[], bytes]) -> Path:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+        os.chmod(tmp, new_file_mode())  # mkstemp makes 0600; the user expects what open() gives
         os.replace(tmp, path)
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)
         raise MidiWriteError(f"{path}: cannot write there ({e.strerror}); choose another path") from e
     return path
+
+
+def new_file_mode() -> int:
+    """Permission bits a plain `open(path, "w")` would give a new file: 0o666 less the umask."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask

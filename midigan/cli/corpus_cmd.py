@@ -1,0 +1,63 @@
+"""`midigan corpus build` and `midigan corpus stats`: thin wrappers over midigan.corpus."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from midigan.cli import run_guarded
+
+
+@click.group("corpus")
+def corpus() -> None:
+    """Build the training corpus, or describe a folder of MIDI files."""
+
+
+@corpus.command("build")
+@click.option(
+    "--out",
+    default="corpora",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Folder to write <style>/<id>.mid, manifest.jsonl and build_report.json into.",
+)
+@click.option(
+    "--jobs", type=click.IntRange(min=1), default=None, help="Worker processes (default: all CPU cores)."
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=None,
+    help="At most this many tunes from each source (a quick sample build).",
+)
+@click.option(
+    "--sources",
+    default=None,
+    metavar="NAMES",
+    help="Comma-separated sources: essen,oneills,ryans,chorales (default: all).",
+)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def build(out: str, jobs: int | None, limit: int | None, sources: str | None, quiet: bool) -> None:
+    """Build the corpora from the collections inside music21 (no network needed)."""
+    from midigan.corpus.build import build_corpus
+
+    names = [s.strip() for s in sources.split(",") if s.strip()] if sources else None
+    report = run_guarded(build_corpus, out, sources=names, jobs=jobs, limit=limit, progress=not quiet)
+    click.echo(f"built {report['built']} of {report['tunes']} tunes in {report['seconds']} s -> {out}")
+    for name, info in report["sources"].items():
+        skipped = sum(info["skipped"].values())
+        click.echo(f"  {name:<9} {info['style']:<8} built {info['built']:>5}  skipped {skipped:>4}")
+        for reason, count in info["skipped"].items():
+            click.echo(f"      {count:>5}  {reason}")
+
+
+@corpus.command("stats")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON instead of tables.")
+def stats(folder: str, as_json: bool) -> None:
+    """Describe every MIDI file under FOLDER (recursively); unreadable files are counted and named."""
+    from midigan.corpus.stats import corpus_stats, format_stats
+
+    result = run_guarded(corpus_stats, folder)
+    click.echo(json.dumps(result, indent=2) if as_json else format_stats(result))

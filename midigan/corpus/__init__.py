@@ -1,0 +1,10 @@
+"""The training corpora: building them from music21's bundled collections, labelling
+their chords, and describing any folder of MIDI files.
+
+* :mod:`midigan.corpus.build` — ``midigan corpus build``: Essen, O'Neill's, Ryan's and
+  the Bach chorales to ``corpora/<style>/<id>.mid`` plus ``manifest.jsonl``.
+* :mod:`midigan.corpus.harmony` — the folk chord estimator and chorale harmony labels.
+* :mod:`midigan.corpus.stats` — ``midigan corpus stats``: counts and distributions.
+
+Nothing here imports torch; music21 is imported only by the build.
+"""

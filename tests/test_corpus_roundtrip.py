@@ -1,0 +1,76 @@
+"""Every committed corpus file survives MIDI -> Score -> MIDI bytes -> Score unchanged,
+and reads back with the bar count its manifest line states.
+
+The corpus is committed (corpora/manifest.jsonl and MIDI files under corpora/<style>/),
+so a missing manifest is a failure, not a skip.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from midigan.midi_io import midi_bytes, read_midi_report, score_from_midi_bytes
+from midigan.score import Score
+
+CORPORA = Path(__file__).resolve().parents[1] / "corpora"
+SAMPLE_SIZE = 500
+
+
+def manifest_bars() -> dict[Path, int]:
+    """Bars per file, from corpora/manifest.jsonl (one JSON object a line with `path`, `bars`)."""
+    manifest = CORPORA / "manifest.jsonl"
+    assert manifest.is_file(), f"{manifest} is missing: build the corpus with `midigan corpus build`"
+    lines = [json.loads(line) for line in manifest.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return {CORPORA / entry["path"]: entry["bars"] for entry in lines}
+
+
+def corpus_files() -> list[Path]:
+    files = sorted(CORPORA.rglob("*.mid"))
+    assert files, f"no MIDI files under {CORPORA}"
+    return files
+
+
+def evenly_spaced(files: list[Path], count: int) -> list[Path]:
+    """A deterministic sample spread over the sorted list (so every style is in it)."""
+    if len(files) <= count:
+        return files
+    return [files[i * len(files) // count] for i in range(count)]
+
+
+def summary(score: Score) -> tuple:
+    score = score.copy()
+    score.sort()
+    tracks = [
+        (t.name, t.program, t.is_drum, [(n.pitch, n.onset, n.duration, n.velocity) for n in t.notes])
+        for t in score.tracks
+    ]
+    return (tracks, score.tempos, score.meters, score.keys, score.chords, score.title, score.bar_count)
+
+
+def check_round_trip(files: list[Path]) -> None:
+    bars = manifest_bars()
+    failures = []
+    for path in files:
+        score, report = read_midi_report(path)
+        back, _ = score_from_midi_bytes(midi_bytes(score), str(path))
+        if report.moved:
+            failures.append(f"{path}: off the grid ({report.describe(path)})")
+        elif not score.tracks:
+            failures.append(f"{path}: no notes")
+        elif summary(back) != summary(score):
+            failures.append(f"{path}: round trip changed the music")
+        elif score.bar_count != bars.get(path):
+            failures.append(f"{path}: {score.bar_count} bars, the manifest says {bars.get(path)}")
+    assert not failures, f"{len(failures)} of {len(files)} files fail, e.g.\n" + "\n".join(failures[:10])
+
+
+def test_corpus_sample_round_trips_exactly():
+    check_round_trip(evenly_spaced(corpus_files(), SAMPLE_SIZE))
+
+
+@pytest.mark.slow
+def test_whole_corpus_round_trips_exactly():
+    check_round_trip(corpus_files())
