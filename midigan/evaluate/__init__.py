@@ -1,0 +1,49 @@
+"""How good is the music? Metrics, baselines and the `midigan evaluate` report.
+
+- :mod:`~midigan.evaluate.features`: :class:`Tune` (one melody with its context) and the
+  per-piece features of Yang & Lerch (2018).
+- :mod:`~midigan.evaluate.distances`: set comparison by intra-/inter-set distance
+  distributions (overlapped area, KL divergence).
+- :mod:`~midigan.evaluate.two_sample`: a classifier two-sample test.
+- :mod:`~midigan.evaluate.stats`: scale consistency, repetitions, tone span, pitch-class
+  entropy, velocity, chord tones on strong beats.
+- :mod:`~midigan.evaluate.copying`: runs copied from the training set.
+- :mod:`~midigan.evaluate.markov`: the n-gram Markov baseline.
+- :mod:`~midigan.evaluate.runner` and :mod:`~midigan.evaluate.report`: the whole protocol and
+  its table, JSON and plots.
+
+Nothing here imports torch except sampling a model in the runner.
+"""
+
+from __future__ import annotations
+
+from midigan.evaluate.copying import COPY_RUN, CopyIndex, copied_rate
+from midigan.evaluate.distances import compare_feature, kl_divergence, overlapped_area
+from midigan.evaluate.features import FEATURES, Tune, as_tune, feature_table
+from midigan.evaluate.markov import MarkovModel, fit_markov
+from midigan.evaluate.report import EvaluationReport, RowResult
+from midigan.evaluate.runner import EvaluationSettings, evaluate
+from midigan.evaluate.stats import STATISTICS, statistics_table
+from midigan.evaluate.two_sample import two_sample_accuracy
+
+__all__ = [
+    "COPY_RUN",
+    "FEATURES",
+    "STATISTICS",
+    "CopyIndex",
+    "EvaluationReport",
+    "EvaluationSettings",
+    "MarkovModel",
+    "RowResult",
+    "Tune",
+    "as_tune",
+    "compare_feature",
+    "copied_rate",
+    "evaluate",
+    "feature_table",
+    "fit_markov",
+    "kl_divergence",
+    "overlapped_area",
+    "statistics_table",
+    "two_sample_accuracy",
+]
