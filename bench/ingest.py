@@ -1,0 +1,147 @@
+"""Ingest speed: MIDI files -> model input, midigan against pretty_midi and miditok.
+
+One run times, on the same files and side by side (each method takes one whole pass
+per round; rounds interleave the methods so background load hits them alike; the
+best round counts):
+
+* midigan: ``read_midi`` -> ``EventTokens.from_score`` (and ``read_midi`` alone);
+* pretty_midi: ``PrettyMIDI(path).get_piano_roll(fs=100)``;
+* miditok: REMI with programs, tempos and time signatures, ``tokenizer(path)``;
+* references: a bare mido parse, a bare symusic parse.
+
+Usage::
+
+    python bench/ingest.py [FOLDER] [--limit N] [--rounds R] [--profile]
+
+FOLDER defaults to corpora/. Files are read once before timing, so every method
+sees a warm page cache. Figures go to bench/RESULTS.md by hand (section "Ingest").
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import platform
+import pstats
+import time
+import warnings
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+
+import mido
+import pretty_midi
+import symusic
+from miditok import REMI, TokenizerConfig
+
+from midigan.midi_io import read_midi_report
+from midigan.representations.events import EventTokens
+
+Method = Callable[[Path], object]
+
+
+def midigan_tokens(path: Path) -> object:
+    score, _ = read_midi_report(path)  # the report, without the warning: we only time here
+    return EventTokens.from_score(score)
+
+
+def midigan_read(path: Path) -> object:
+    return read_midi_report(path)
+
+
+def pretty_midi_roll(path: Path) -> object:
+    return pretty_midi.PrettyMIDI(str(path)).get_piano_roll(fs=100)
+
+
+def make_miditok() -> Method:
+    tokenizer = REMI(TokenizerConfig(use_programs=True, use_tempos=True, use_time_signatures=True))
+    return lambda path: tokenizer(path)
+
+
+def mido_parse(path: Path) -> object:
+    return mido.MidiFile(str(path))
+
+
+def symusic_parse(path: Path) -> object:
+    return symusic.Score(path)
+
+
+def time_pass(method: Method, files: list[Path]) -> tuple[float, int]:
+    """Seconds for one pass over `files`, and how many files raised."""
+    failures = 0
+    start = time.perf_counter()
+    for path in files:
+        try:
+            method(path)
+        except Exception:  # a benchmark counts failures; it does not stop on them
+            failures += 1
+    return time.perf_counter() - start, failures
+
+
+def run(files: list[Path], rounds: int) -> dict[str, tuple[float, int]]:
+    methods: dict[str, Method] = {
+        "midigan read_midi -> EventTokens": midigan_tokens,
+        "midigan read_midi only": midigan_read,
+        "miditok REMI tokenizer(path)": make_miditok(),
+        "pretty_midi piano roll (fs=100)": pretty_midi_roll,
+        "mido parse (reference)": mido_parse,
+        "symusic parse (reference)": symusic_parse,
+    }
+    best: dict[str, tuple[float, int]] = {}
+    for _ in range(rounds):
+        for name, method in methods.items():
+            seconds, failures = time_pass(method, files)
+            if name not in best or seconds < best[name][0]:
+                best[name] = (seconds, failures)
+    return best
+
+
+def table(results: dict[str, tuple[float, int]], count: int) -> str:
+    reference = count / results["miditok REMI tokenizer(path)"][0]
+    lines = [
+        "| method | files/s | ms/file | vs miditok | failed files |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, (seconds, failures) in results.items():
+        rate = count / seconds
+        lines.append(
+            f"| {name} | {rate:,.0f} | {1000 * seconds / count:.2f} | {rate / reference:.2f}x | {failures} |"
+        )
+    return "\n".join(lines)
+
+
+def profile(files: list[Path], top: int = 18) -> str:
+    profiler = cProfile.Profile()
+    profiler.enable()
+    time_pass(midigan_tokens, files)
+    profiler.disable()
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(top)
+    return out.getvalue()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", nargs="?", default="corpora", type=Path)
+    parser.add_argument("--limit", type=int, default=None, help="use the first N files (sorted)")
+    parser.add_argument("--rounds", type=int, default=3, help="passes per method; the best counts")
+    parser.add_argument("--profile", action="store_true", help="cProfile the midigan pass")
+    args = parser.parse_args()
+    files = sorted(p for p in args.folder.rglob("*") if p.suffix.lower() in (".mid", ".midi"))[: args.limit]
+    if not files:
+        raise SystemExit(f"no MIDI files under {args.folder}")
+    size = sum(len(p.read_bytes()) for p in files)  # also warms the page cache
+    warnings.simplefilter("ignore")  # quantization or library warnings are not what we time
+    print(f"{len(files)} files, {size / len(files) / 1024:.1f} KiB mean, {args.rounds} rounds (best)")
+    versions = ", ".join(
+        f"{name} {metadata.version(name)}" for name in ("symusic", "miditok", "pretty_midi", "mido")
+    )
+    print(f"python {platform.python_version()}, {versions}")
+    print(table(run(files, args.rounds), len(files)))
+    if args.profile:
+        print(profile(files))
+
+
+if __name__ == "__main__":
+    main()
