@@ -101,7 +101,7 @@ def test_fit_bar_length_halves_long_bars() -> None:
 
 MANIFEST_FIELDS = {
     "id", "source", "ref", "style", "title", "key", "tonic", "mode", "meter", "meters", "qpm",
-    "bars", "notes", "tracks", "chords", "chord_source", "split", "path",
+    "bars", "notes", "tracks", "chords", "chord_source", "split", "family", "path",
 }  # fmt: skip
 
 
@@ -120,7 +120,7 @@ def test_build_writes_manifest_report_and_files(small_corpus: Path) -> None:
     assert [r["id"] for r in rows] == sorted(r["id"] for r in rows)
     for row in rows:
         assert set(row) == MANIFEST_FIELDS
-        assert row["split"] == split_of(row["id"])
+        assert row["family"] <= row["id"] and row["split"] == split_of(row["family"])
         score = read_midi(small_corpus / row["path"])
         assert score.tracks[0].name == "Melody"
         assert len(score.tracks[0].notes) == row["notes"]

@@ -1,4 +1,4 @@
-"""`midigan corpus build` and `midigan corpus stats`: thin wrappers over midigan.corpus."""
+"""`midigan corpus build`, `resplit` and `stats`: thin wrappers over midigan.corpus."""
 
 from __future__ import annotations
 
@@ -50,6 +50,37 @@ def build(out: str, jobs: int | None, limit: int | None, sources: str | None, qu
         click.echo(f"  {name:<9} {info['style']:<8} built {info['built']:>5}  skipped {skipped:>4}")
         for reason, count in info["skipped"].items():
             click.echo(f"      {count:>5}  {reason}")
+
+
+@corpus.command("resplit")
+@click.option(
+    "--corpus",
+    "folder",
+    default="corpora",
+    show_default=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="A built corpus (with manifest.jsonl).",
+)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def resplit(folder: str, quiet: bool) -> None:
+    """Put variants of a tune in one split (tune families) in a built corpus's manifest.
+
+    Reads the MIDI files only (seconds, no music21); ids and paths do not change.
+    """
+    from tqdm import tqdm
+
+    from midigan.corpus.families import resplit_corpus
+
+    def bar(items: list) -> tqdm:
+        return tqdm(items, desc="families", unit="tune", disable=quiet, mininterval=1.0)
+
+    summary = run_guarded(resplit_corpus, folder, progress=bar)
+    splits = ", ".join(f"{name} {count}" for name, count in summary["splits"].items())
+    click.echo(
+        f"{summary['pieces']} pieces in {summary['families']} families "
+        f"({summary['pieces_in_families_of_several']} pieces in {summary['families_of_several']} "
+        f"families of two or more); {summary['moved']} changed split -> {splits}"
+    )
 
 
 @corpus.command("stats")

@@ -8,10 +8,12 @@ line of ``<out>/manifest.jsonl``. A tune that cannot be used is skipped and coun
 by reason (``<out>/build_report.json``); one bad tune never stops the build.
 
 Ids are ``<style>-<nnnnn>``, numbered in the order of the source's sorted files and
-the tunes inside each file, so they are stable from build to build. The split
-comes from a hash of the id (:func:`split_of`), so it is stable too. Results are
-sorted by id before anything is decided across tunes (duplicates), so the output
-does not depend on the number of worker processes.
+the tunes inside each file, so they are stable from build to build. The split comes
+from a hash of an id (:func:`split_of`): the smallest id of the tune's *family*, the
+variants sharing a long melodic run with it (:mod:`midigan.corpus.families`), so it is
+stable too and no variant of a test tune is trained on. Results are sorted by id before
+anything is decided across tunes (duplicates, families), so the output does not depend
+on the number of worker processes.
 """
 
 from __future__ import annotations
@@ -317,6 +319,8 @@ def build_corpus(
     """
     from tqdm import tqdm
 
+    from midigan.corpus.families import assign_families, update_report
+
     sources = list(sources or SOURCES)
     unknown = [s for s in sources if s not in SOURCES]
     if unknown:
@@ -342,9 +346,13 @@ def build_corpus(
     _drop_duplicates(outcomes, out)
     rows = [o.row for o in outcomes if o.row is not None]
     _remove_stale(out, {r["path"] for r in rows}, sources)
+    assign_families(  # the split of each tune's family; reads back the files just written
+        rows, out, progress=lambda items: tqdm(items, desc="families", unit="tune", disable=not progress)
+    )
     manifest = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows)
     write_atomic(out / "manifest.jsonl", lambda: manifest.encode("utf-8"))
     report = _report(outcomes, sources, limit, time.monotonic() - started)
+    update_report(report, rows)
     write_atomic(out / "build_report.json", lambda: (json.dumps(report, indent=2) + "\n").encode("utf-8"))
     return report
 
