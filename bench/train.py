@@ -1,0 +1,308 @@
+"""Training and sampling speed of the LSTM-GAN, next to plain PyTorch loops of the same size.
+
+Measures, on CPU (and CUDA when present):
+
+- MLE step (teacher-forced forward + backward + AdamW) in note-events/s, against
+  a plain `nn.Embedding -> nn.LSTM -> nn.Linear` cross-entropy step with the same
+  embedding width, hidden size, layers and batch;
+- GAN step (free-running Gumbel unroll, discriminator update, generator update)
+  in note-events/s, against a plain `nn.LSTMCell` Gumbel unroll feeding a plain
+  bidirectional `nn.LSTM` critic, the same sizes and steps;
+- sampling speed (events/s at batch 1 and 256, ms/event at batch 1) of the fused
+  sampler, against a naive loop calling `nn.LSTM` once per event.
+
+Usage:
+    python bench/train.py                    # default model size, CPU (+ CUDA if present)
+    python bench/train.py --threads 2 --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from midigan.conditions import Conditions
+from midigan.model.checkpoint import ModelBundle, build_generator, model_config_for
+from midigan.model.conditioning import conditions_timeline, stack_timelines
+from midigan.model.config import load_config
+from midigan.model.discriminator import Discriminator
+from midigan.model.sampler import sample
+from midigan.representations.streams import StreamVocab
+from midigan.train.gan import (
+    GeneratorObjective,
+    discriminator_loss,
+    generator_loss,
+    judge,
+    real_window,
+    set_requires_grad,
+)
+
+VOCAB = StreamVocab(
+    48,
+    88,
+    (1, 2, 3, 4, 6, 8, 9, 12, 16, 18, 24, 30, 36, 48, 60, 72, 96),
+    (1, 17, 33, 49, 65, 81, 97, 113, 128),
+)
+
+
+def timed(
+    fn: Callable[[], object], repeats: int, warmup: int = 2, device: torch.device | None = None
+) -> float:
+    """Median seconds per call."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        if device is not None and device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        fn()
+        if device is not None and device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    times.sort()
+    return times[len(times) // 2]
+
+
+def synthetic_batch(cfg, B: int, T: int, device: torch.device) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    ids = lambda n: torch.randint(0, n, (B, T), generator=g)  # noqa: E731
+    cond = torch.stack(
+        [ids(cfg.n_chord), ids(cfg.n_position), 1 + ids(cfg.n_bars_remaining - 1), ids(cfg.n_meter)], -1
+    )
+    batch = {
+        "pitch": ids(cfg.n_pitch),
+        "duration": ids(cfg.n_duration),
+        "velocity": ids(cfg.n_velocity),
+        "conditions": cond,
+        "mask": torch.ones(B, T, dtype=torch.bool),
+        "prev": torch.tensor([cfg.n_pitch, cfg.n_duration, cfg.n_velocity]).expand(B, 3).clone(),
+        "mode": torch.randint(0, 2, (B,), generator=g),
+        "style": torch.randint(0, cfg.n_style, (B,), generator=g),
+        "start": torch.zeros(B, dtype=torch.int64),
+    }
+    return {k: v.to(device) for k, v in batch.items()}
+
+
+class PlainLSTM(nn.Module):
+    """The baseline: one embedding, nn.LSTM, one linear layer for all three streams."""
+
+    def __init__(self, cfg) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(cfg.n_pitch + 1, cfg.embed)
+        self.lstm = nn.LSTM(cfg.embed, cfg.hidden, cfg.layers, batch_first=True)
+        self.head = nn.Linear(cfg.hidden, cfg.n_pitch + cfg.n_duration + cfg.n_velocity)
+        self.sizes = (cfg.n_pitch, cfg.n_duration, cfg.n_velocity)
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        out, _ = self.lstm(self.emb(batch["pitch"]))
+        logits = self.head(out).split(self.sizes, -1)
+        return sum(
+            F.cross_entropy(lg.reshape(-1, lg.shape[-1]), batch[k].reshape(-1))
+            for lg, k in zip(logits, ("pitch", "duration", "velocity"), strict=True)
+        )
+
+
+def bench_mle(cfg, device: torch.device, B: int, T: int, repeats: int) -> dict[str, float]:
+    batch = synthetic_batch(cfg, B, T, device)
+    ours = GeneratorObjective(build_generator(cfg, VOCAB)).to(device)
+    plain = PlainLSTM(cfg).to(device)
+    autocast = (
+        torch.autocast("cuda", torch.bfloat16)
+        if device.type == "cuda"
+        else torch.autocast("cpu", enabled=False)
+    )
+
+    def step(model: nn.Module, opt: torch.optim.Optimizer, loss_fn: Callable[[], torch.Tensor]) -> None:
+        with autocast:
+            loss = loss_fn()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+
+    opt_o = torch.optim.AdamW(ours.parameters(), 1e-3)
+    opt_p = torch.optim.AdamW(plain.parameters(), 1e-3)
+    t_ours = timed(lambda: step(ours, opt_o, lambda: ours(batch)["mle"]), repeats, device=device)
+    t_plain = timed(lambda: step(plain, opt_p, lambda: plain.loss(batch)), repeats, device=device)
+    events = B * T
+    return {
+        "mle_events_per_s": events / t_ours,
+        "plain_events_per_s": events / t_plain,
+        "mle_overhead": t_ours / t_plain,
+    }
+
+
+class PlainGAN(nn.Module):
+    """Baseline GAN step: nn.LSTMCell Gumbel unroll + bidirectional nn.LSTM critic, same sizes."""
+
+    def __init__(self, cfg, dcfg) -> None:
+        super().__init__()
+        n = cfg.n_pitch + cfg.n_duration + cfg.n_velocity
+        self.sizes = (cfg.n_pitch, cfg.n_duration, cfg.n_velocity)
+        self.inp = nn.Linear(n, cfg.embed)
+        self.cells = nn.ModuleList(
+            [nn.LSTMCell(cfg.embed if i == 0 else cfg.hidden, cfg.hidden) for i in range(cfg.layers)]
+        )
+        self.head = nn.Linear(cfg.hidden, n)
+        self.d_in = nn.Linear(n, dcfg.embed)
+        self.d_lstm = nn.LSTM(dcfg.embed, dcfg.hidden, batch_first=True, bidirectional=True)
+        self.d_out = nn.Linear(2 * dcfg.hidden, 1)
+        self.teacher = nn.LSTM(cfg.embed, cfg.hidden, cfg.layers, batch_first=True)
+
+    def unroll(self, B: int, steps: int) -> torch.Tensor:
+        dev = self.head.weight.device
+        x = torch.zeros(B, sum(self.sizes), device=dev)
+        state = [(torch.zeros(B, c.hidden_size, device=dev),) * 2 for c in self.cells]
+        outs = []
+        for _ in range(steps):
+            h = self.inp(x)
+            for i, cell in enumerate(self.cells):
+                state[i] = cell(h, state[i])
+                h = state[i][0]
+            parts = [F.gumbel_softmax(lg, hard=True) for lg in self.head(h).split(self.sizes, -1)]
+            x = torch.cat(parts, -1)
+            outs.append(x)
+        return torch.stack(outs, 1)
+
+    def critic(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h, _ = self.d_lstm(self.d_in(x))
+        f = h.mean(1)
+        return self.d_out(f).squeeze(-1), f
+
+
+def bench_gan(cfg, dcfg, gcfg, device: torch.device, B: int, T: int, repeats: int) -> dict[str, float]:
+    batch = synthetic_batch(cfg, B, T, device)
+    gen = build_generator(cfg, VOCAB).to(device)
+    objective = GeneratorObjective(gen)
+    critic = Discriminator(dcfg, cfg).to(device)
+    timeline = stack_timelines([conditions_timeline(Conditions(64))] * B).to(device)
+    opt_g, opt_d = torch.optim.Adam(gen.parameters(), 1e-4), torch.optim.Adam(critic.parameters(), 1e-4)
+    sizes = (cfg.n_pitch, cfg.n_duration, cfg.n_velocity)
+
+    def ours() -> None:
+        out = objective(batch, timeline, gcfg.prefix, gcfg.unroll, 1.0)
+        real = real_window(batch, sizes, gcfg.prefix, gcfg.unroll)
+        fake = {k: v.detach() for k, v in out.items() if k.startswith("fake_")}
+        rl, fl, _, _ = judge(critic, real, fake, batch, 0.1)
+        opt_d.zero_grad()
+        discriminator_loss(rl, fl, 0.1).backward()
+        opt_d.step()
+        set_requires_grad(critic, False)
+        _, fl, rf, ff = judge(critic, real, out, batch, 0.1)
+        loss, _ = generator_loss(out, fl, rf, ff, gcfg)
+        opt_g.zero_grad()
+        loss.backward()
+        opt_g.step()
+        set_requires_grad(critic, True)
+
+    plain = PlainGAN(cfg, dcfg).to(device)
+    opt_p = torch.optim.Adam(plain.parameters(), 1e-4)
+    real_x = torch.cat(
+        [
+            F.one_hot(batch[k][:, : gcfg.unroll], n).float()
+            for k, n in zip(("pitch", "duration", "velocity"), sizes, strict=True)
+        ],
+        -1,
+    )
+    teacher_x = torch.randn(B, T, cfg.embed, device=device)
+
+    def baseline() -> None:
+        plain.teacher(teacher_x)[0].sum().backward()  # the MLE anchor's teacher-forced pass
+        fake = plain.unroll(B, gcfg.unroll)
+        rl, rf = plain.critic(torch.cat((real_x, fake.detach())))
+        d_loss = F.softplus(-rl[:B]).mean() + F.softplus(rl[B:]).mean()
+        opt_p.zero_grad()
+        d_loss.backward()
+        opt_p.step()
+        fl, ff = plain.critic(fake)
+        (F.softplus(-fl).mean() + (rf[:B].detach().mean(0) - ff.mean(0)).pow(2).sum()).backward()
+        opt_p.step()
+
+    events = B * (gcfg.prefix + gcfg.unroll)
+    t_ours = timed(ours, repeats, device=device)
+    t_plain = timed(baseline, repeats, device=device)
+    return {
+        "gan_events_per_s": events / t_ours,
+        "plain_gan_events_per_s": events / t_plain,
+        "gan_overhead": t_ours / t_plain,
+    }
+
+
+def bench_sampling(cfg, device: torch.device, bars: int) -> dict[str, float]:
+    gen = build_generator(cfg, VOCAB).to(device).eval()
+    bundle = ModelBundle(gen, VOCAB, cfg, device=device)
+    request = Conditions.from_text(bars, "4/4", "G", "G C D G")
+    out: dict[str, float] = {}
+    for batch in (1, 256):
+        pieces = sample(bundle, [request], seed=0)  # warm-up
+        start = time.perf_counter()
+        pieces = sample(bundle, [request] * batch, seed=1)
+        seconds = time.perf_counter() - start
+        events = sum(len(p) for p in pieces)
+        out[f"sample_events_per_s_b{batch}"] = events / seconds
+        if batch == 1:
+            out["sample_ms_per_event_b1"] = 1e3 * seconds / events
+    # naive reference: one nn.LSTM call per event, batch 1
+    with torch.inference_mode():
+        x = torch.zeros(1, 1, cfg.embed, device=device)
+        state = None
+        steps = 200
+        start = time.perf_counter()
+        for _ in range(steps):
+            h, state = gen.lstm(x, state)
+            gen.pitch_head(h).argmax(-1)
+        out["naive_nn_lstm_ms_per_event_b1"] = 1e3 * (time.perf_counter() - start) / steps
+    return out
+
+
+def run(device: torch.device, config: str | None, repeats: int) -> dict[str, float]:
+    run_cfg = load_config(config)
+    cfg = model_config_for(run_cfg.model, VOCAB)
+    B, T = run_cfg.data.batch_size, run_cfg.data.seq_len
+    results: dict[str, float] = {"batch": B, "seq_len": T, "hidden": cfg.hidden, "layers": cfg.layers}
+    results.update(bench_mle(cfg, device, B, T, repeats))
+    gan_len = run_cfg.gan.prefix + run_cfg.gan.unroll  # adversarial windows are this long in training
+    results.update(
+        bench_gan(cfg, run_cfg.discriminator, run_cfg.gan, device, B, gan_len, max(2, repeats // 2))
+    )
+    results.update(bench_sampling(cfg, device, bars=64))
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default=None, help="preset or TOML (default: the shipped model's)")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--json", default=None, help="also write the results here")
+    parser.add_argument("--cpu-only", action="store_true")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    report = {
+        "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads",
+        "torch": torch.__version__,
+        "cpu": run(torch.device("cpu"), args.config, args.repeats),
+    }
+    if torch.cuda.is_available() and not args.cpu_only:
+        report["cuda_device"] = torch.cuda.get_device_name()
+        report["cuda"] = run(torch.device("cuda"), args.config, args.repeats)
+    else:
+        report["cuda"] = "no CUDA device in this run"
+    text = json.dumps(report, indent=2, default=lambda v: round(v, 4))
+    print(text)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,307 @@
+"""Checkpoints: safetensors weights plus a JSON config, written atomically, loaded warily.
+
+A checkpoint is a folder::
+
+    model.safetensors   generator weights (float32), nothing executable
+    config.json         format + version, model hyper-parameters, the stream
+                        vocabulary, corpus fingerprint, metrics, run config
+    trainer.safetensors optimizer moments, discriminator weights, RNG states  (training only)
+    trainer.json        step, epoch, phase, optimizer hyper-parameters          (training only)
+
+Never pickle: a model file from the internet must not be able to run code. The
+folder is written under a temporary name and swapped in by renames, so a kill
+mid-write leaves the previous checkpoint whole (and :func:`recover_folder`
+completes an interrupted swap). Loading checks every tensor name and shape
+against the config before building anything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+
+from midigan.errors import CheckpointError, ConfigError
+from midigan.model.config import ModelConfig, model_config_from_dict
+from midigan.model.generator import Generator
+
+if TYPE_CHECKING:
+    from midigan.representations.streams import StreamVocab
+
+FORMAT = "midigan-checkpoint"
+FORMAT_VERSION = 1
+MODEL_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+TRAINER_FILE = "trainer.safetensors"
+TRAINER_META = "trainer.json"
+PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
+
+
+@dataclass
+class ModelBundle:
+    """A loaded generator with everything needed to sample from it.
+
+    Attributes:
+        generator: the network, in eval mode, on `device`.
+        vocab: the stream vocabulary that maps ids to pitches, ticks and velocities.
+        config: the generator's hyper-parameters and vocabulary sizes.
+        meta: the whole config.json (corpus fingerprint, metrics, run config...).
+        device: where the generator lives.
+    """
+
+    generator: Generator
+    vocab: StreamVocab
+    config: ModelConfig
+    meta: dict[str, Any] = field(default_factory=dict)
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+
+def model_config_for(base: ModelConfig, vocab: StreamVocab) -> ModelConfig:
+    """`base` with every vocabulary size filled from `vocab` and :mod:`midigan.conditions`."""
+    from midigan.conditions import MAX_BARS_REMAINING, MAX_POSITION, METER_NAMES, N_CHORDS, STYLES
+
+    return replace(
+        base,
+        n_pitch=vocab.n_pitch,
+        n_duration=vocab.n_duration,
+        n_velocity=vocab.n_velocity,
+        n_chord=N_CHORDS,
+        n_position=MAX_POSITION,
+        n_bars_remaining=MAX_BARS_REMAINING + 1,
+        n_meter=len(METER_NAMES),
+        n_mode=2,
+        n_style=len(STYLES),
+    )
+
+
+def build_generator(config: ModelConfig, vocab: StreamVocab) -> Generator:
+    """A fresh generator whose duration clock is the vocabulary's."""
+    return Generator(config, vocab.durations)
+
+
+# ------------------------------------------------------------------ writing
+def checkpoint_files(
+    generator: Generator,
+    vocab: StreamVocab,
+    meta: dict[str, Any],
+    trainer_tensors: dict[str, torch.Tensor] | None = None,
+    trainer_meta: dict[str, Any] | None = None,
+) -> dict[str, bytes]:
+    """The bytes of every file of a checkpoint folder (nothing written yet)."""
+    weights = {k: v.detach().float().cpu().contiguous() for k, v in generator.state_dict().items()}
+    config = {
+        **meta,
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "model": asdict(generator.config),
+        "vocab": vocab.to_json(),
+    }
+    files = {
+        MODEL_FILE: save_safetensors(weights, metadata={"format": FORMAT}),
+        CONFIG_FILE: (json.dumps(config, indent=2, sort_keys=True) + "\n").encode(),
+    }
+    if trainer_tensors is not None:
+        tensors = {k: v.detach().cpu().contiguous() for k, v in trainer_tensors.items()}
+        files[TRAINER_FILE] = save_safetensors(tensors, metadata={"format": FORMAT})
+        files[TRAINER_META] = (json.dumps(trainer_meta or {}, indent=2, sort_keys=True) + "\n").encode()
+    return files
+
+
+def write_folder(folder: str | Path, files: dict[str, bytes]) -> Path:
+    """Write `files` as the folder `folder`, replacing any earlier one atomically.
+
+    The files go to a temporary sibling folder first; then the old folder is
+    renamed aside, the new one renamed in, and the old one deleted. A kill at
+    any moment leaves either the old or the new folder complete (see
+    :func:`recover_folder`).
+
+    Raises:
+        CheckpointError: the parent folder cannot be written.
+    """
+    folder = Path(folder)
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
+        for name, data in files.items():
+            with open(tmp / name, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        old = folder.with_name(f".{folder.name}.old")
+        if old.exists():
+            shutil.rmtree(old)
+        if folder.exists():
+            os.replace(folder, old)
+        os.replace(tmp, folder)
+        shutil.rmtree(old, ignore_errors=True)
+    except OSError as e:
+        raise CheckpointError(f"{folder}: cannot write checkpoint ({e.strerror or e}); check the path") from e
+    return folder
+
+
+def recover_folder(folder: str | Path) -> Path:
+    """Finish a swap that a kill interrupted: if `folder` is gone but its `.old` twin
+    exists, put the twin back. Returns `folder`."""
+    folder = Path(folder)
+    old = folder.with_name(f".{folder.name}.old")
+    if not folder.exists() and old.is_dir():
+        os.replace(old, folder)
+    return folder
+
+
+# ------------------------------------------------------------------ reading
+def resolve_checkpoint(path: str | Path | None) -> Path:
+    """The checkpoint folder `path` names.
+
+    Accepts a checkpoint folder, its model.safetensors, or a run folder of
+    `midigan train` (its `gan/` checkpoint, else `mle/`). None = the shipped model.
+
+    Raises:
+        CheckpointError: nothing that looks like a checkpoint there.
+    """
+    if path is None:
+        folder = PRETRAINED_DIR
+        if not (folder / MODEL_FILE).exists():
+            raise CheckpointError(
+                f"no shipped model in {folder}: reinstall midigan, or pass a checkpoint from `midigan train`"
+            )
+        return folder
+    path = Path(path)
+    if path.is_file():
+        if path.suffix != ".safetensors":
+            raise CheckpointError(
+                f"{path}: not a checkpoint; give a folder with {MODEL_FILE} and {CONFIG_FILE}"
+            )
+        return path.parent
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such checkpoint folder")
+    for candidate in (path, path / "gan", path / "mle"):
+        recover_folder(candidate)
+        if (candidate / MODEL_FILE).exists() or (candidate / CONFIG_FILE).exists():
+            return candidate
+    raise CheckpointError(
+        f"{path}: no {MODEL_FILE} here (nor in gan/ or mle/); is this a midigan checkpoint?"
+    )
+
+
+def read_config(folder: Path) -> dict[str, Any]:
+    """The checked config.json of a checkpoint folder.
+
+    Raises:
+        CheckpointError: missing, not JSON, not ours, or a format version we cannot read.
+    """
+    path = folder / CONFIG_FILE
+    if not path.exists():
+        raise CheckpointError(
+            f"{folder}: no {CONFIG_FILE}; a checkpoint needs {MODEL_FILE} and {CONFIG_FILE}"
+        )
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{path}: not valid JSON ({e}); the checkpoint is corrupted") from e
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a midigan checkpoint config (format is not {FORMAT!r})")
+    version = meta.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format version {version!r}; this midigan reads version {FORMAT_VERSION}"
+        )
+    for key in ("model", "vocab"):
+        if not isinstance(meta.get(key), dict):
+            raise CheckpointError(f"{path}: config has no {key!r} section; the checkpoint is incomplete")
+    return meta
+
+
+def read_tensors(path: Path) -> dict[str, torch.Tensor]:
+    """Tensors of a safetensors file.
+
+    Raises:
+        CheckpointError: missing or corrupted (not safetensors, truncated).
+    """
+    if not path.exists():
+        raise CheckpointError(f"{path.parent}: no {path.name}; the checkpoint is incomplete")
+    try:
+        return load_safetensors(path.read_bytes())
+    except (SafetensorError, ValueError, RuntimeError, OSError) as e:
+        raise CheckpointError(f"{path}: corrupted or not a safetensors file ({e})") from e
+
+
+def check_tensors(found: dict[str, torch.Tensor], expected: dict[str, torch.Tensor], where: Path) -> None:
+    """Names and shapes of `found` must be exactly those of `expected`.
+
+    Raises:
+        CheckpointError: naming the first missing, unexpected or misshapen tensor.
+    """
+    missing = sorted(set(expected) - set(found))
+    extra = sorted(set(found) - set(expected))
+    if missing or extra:
+        parts = ([f"missing {', '.join(missing[:3])}"] if missing else []) + (
+            [f"unexpected {', '.join(extra[:3])}"] if extra else []
+        )
+        raise CheckpointError(f"{where}: weights do not match config.json ({'; '.join(parts)})")
+    for name, tensor in expected.items():
+        if tuple(found[name].shape) != tuple(tensor.shape):
+            raise CheckpointError(
+                f"{where}: tensor {name} has shape {tuple(found[name].shape)}, "
+                f"config.json implies {tuple(tensor.shape)}; weights and config are from different models"
+            )
+        if not found[name].is_floating_point():
+            raise CheckpointError(f"{where}: tensor {name} is {found[name].dtype}, expected floating point")
+
+
+def load_model(path: str | Path | None = None, device: str | torch.device = "cpu") -> ModelBundle:
+    """Load a generator checkpoint for sampling.
+
+    Args:
+        path: checkpoint folder, its model.safetensors, or a run folder; None =
+            the model shipped in midigan/pretrained/.
+        device: 'cpu', 'cuda', 'cuda:1'...
+
+    Raises:
+        CheckpointError: missing files, corrupted weights, names or shapes that do
+            not match the config, an unknown format version.
+    """
+    from midigan.representations.streams import StreamVocab
+
+    folder = resolve_checkpoint(path)
+    meta = read_config(folder)
+    try:
+        config = model_config_from_dict(meta["model"])
+        vocab = StreamVocab.from_json(meta["vocab"])
+        generator = build_generator(config, vocab)
+    except (ConfigError, AssertionError, KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{folder / CONFIG_FILE}: invalid model or vocabulary section ({e})") from e
+    weights = read_tensors(folder / MODEL_FILE)
+    check_tensors(weights, generator.state_dict(), folder / MODEL_FILE)
+    generator.load_state_dict({k: v.float() for k, v in weights.items()})
+    try:
+        target = torch.device(device)
+        generator.to(target).eval()
+    except (RuntimeError, AssertionError) as e:
+        raise CheckpointError(f"cannot place the model on device {device!r} ({e})") from e
+    return ModelBundle(generator=generator, vocab=vocab, config=config, meta=meta, device=target)
+
+
+def read_trainer_state(folder: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Optimizer / RNG tensors and the JSON training state of a checkpoint folder.
+
+    Raises:
+        CheckpointError: missing or corrupted training state (the folder cannot be resumed).
+    """
+    meta_path = folder / TRAINER_META
+    if not meta_path.exists():
+        raise CheckpointError(f"{folder}: no {TRAINER_META}; this checkpoint cannot be resumed")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{meta_path}: not valid JSON ({e})") from e
+    return read_tensors(folder / TRAINER_FILE), meta

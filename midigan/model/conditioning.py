@@ -1,0 +1,200 @@
+"""The condition timeline in torch: what the generator sees at each onset it reaches.
+
+The generator keeps its own clock: every duration it emits moves its onset, and
+the conditions of the next event (chord, position in the bar, bars remaining,
+meter) are looked up at that onset. A :class:`Timeline` holds, per piece, the
+barlines and the chord changes as padded tensors; `at(ticks)` answers with two
+`searchsorted` calls, so the same object serves the sampler (one meter, chords
+cycled from the user's request) and adversarial training (the real piece's own
+barlines and chords, meter changes included).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from midigan.conditions import (
+    MAX_BARS_REMAINING,
+    MAX_POSITION,
+    Conditions,
+    chord_id,
+    meter_id,
+    shift_to_c,
+)
+
+if TYPE_CHECKING:
+    from midigan.representations.streams import NoteStreams
+
+_FAR = 1 << 40  # padding tick: beyond any piece, so searchsorted never lands on it
+
+
+@dataclass
+class Timeline:
+    """Barlines and chord changes of a batch of pieces.
+
+    Attributes:
+        bar_starts: (B, K+1) tick of every barline, the end included; padded with a far tick.
+        bar_meter: (B, K) meter id of every bar; padded with 0.
+        n_bars: (B,) bars of each piece.
+        chord_ticks: (B, C) ticks of chord changes, ascending; padded with a far tick.
+        chord_ids: (B, C) chord ids (roots already transposed to C); padded with 0.
+        max_end: the longest piece in ticks, known on the host (so step loops on
+            CUDA never wait for the device to tell them); None = read it from `end`.
+    """
+
+    bar_starts: torch.Tensor
+    bar_meter: torch.Tensor
+    n_bars: torch.Tensor
+    chord_ticks: torch.Tensor
+    chord_ids: torch.Tensor
+    max_end: int | None = None
+
+    @property
+    def end(self) -> torch.Tensor:
+        """(B,) the final barline of each piece, in ticks."""
+        return self.bar_starts.gather(1, self.n_bars[:, None]).squeeze(1)
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> Timeline:
+        return Timeline(*(t.to(device, non_blocking=non_blocking) for t in self._tensors()), self.max_end)
+
+    def longest(self) -> int:
+        """The longest piece in ticks (host value; a device sync only when unknown)."""
+        return self.max_end if self.max_end is not None else int(self.end.max())
+
+    def _tensors(self) -> tuple[torch.Tensor, ...]:
+        return (self.bar_starts, self.bar_meter, self.n_bars, self.chord_ticks, self.chord_ids)
+
+    def select(self, index: torch.Tensor) -> Timeline:
+        """The timelines of pieces `index` (a batch subset or reorder)."""
+        return Timeline(*(t[index] for t in self._tensors()))
+
+    def at(self, ticks: torch.Tensor) -> torch.Tensor:
+        """Condition ids at `ticks`.
+
+        Args:
+            ticks: (B, M) absolute ticks, one row per piece.
+
+        Returns:
+            (B, M, 4) int64: chord, position, bars remaining, meter. Ticks at or past
+            the end read as the last bar (those steps are masked by the caller).
+        """
+        assert ticks.dim() == 2 and ticks.shape[0] == self.bar_starts.shape[0], "ticks must be (B, M)"
+        ticks = ticks.contiguous()
+        bar = torch.searchsorted(self.bar_starts, ticks, right=True) - 1
+        bar = torch.minimum(bar.clamp(min=0), (self.n_bars - 1)[:, None])  # (B, M)
+        position = (ticks - self.bar_starts.gather(1, bar)).clamp(0, MAX_POSITION - 1)
+        remaining = (self.n_bars[:, None] - bar).clamp(1, MAX_BARS_REMAINING)
+        meter = self.bar_meter.gather(1, bar)
+        change = torch.searchsorted(self.chord_ticks, ticks, right=True) - 1  # (B, M)
+        chord = self.chord_ids.gather(1, change.clamp(min=0)).masked_fill(change < 0, 0)
+        return torch.stack((chord, position, remaining, meter), dim=-1)
+
+    def table(self) -> torch.Tensor:
+        """(B, L, 4) condition ids at every tick 0..L-1 (L = the longest piece).
+
+        Sampling reads one row per step instead of searching; the caller decides
+        whether B * L is small enough to hold.
+        """
+        length = self.longest()
+        ticks = torch.arange(length, device=self.bar_starts.device).expand(self.bar_starts.shape[0], -1)
+        return self.at(ticks)
+
+
+class ConditionLookup:
+    """Condition ids at one tick per piece, as cheaply as a step loop needs.
+
+    When `B * L` (pieces x longest piece in ticks) is at most `limit`, every tick's
+    ids are computed once and each step is one `index_select`; beyond that (very
+    long pieces in big batches) each step searches the timeline.
+
+    Args:
+        timeline: the batch's timelines.
+        offsets: (4,) added to the ids (row offsets into a fused embedding table).
+        limit: most table rows to precompute.
+    """
+
+    def __init__(self, timeline: Timeline, offsets: torch.Tensor | None = None, limit: int = 1 << 22) -> None:
+        self.timeline = timeline
+        device = timeline.bar_starts.device
+        self.offsets = torch.zeros(4, dtype=torch.int64, device=device) if offsets is None else offsets
+        batch = timeline.n_bars.shape[0]
+        self.length = max(1, timeline.longest())
+        self.table: torch.Tensor | None = None
+        if batch * self.length <= limit:
+            self.table = (timeline.table() + self.offsets).reshape(batch * self.length, 4)
+            self.base = torch.arange(batch, device=device) * self.length
+
+    def __call__(self, ticks: torch.Tensor) -> torch.Tensor:
+        """(B,) ticks -> (B, 4) ids (offsets added); ticks past the end read the last tick."""
+        at = ticks.clamp(max=self.length - 1)
+        if self.table is not None:
+            return self.table.index_select(0, self.base + at)
+        return self.timeline.at(at[:, None])[:, 0] + self.offsets
+
+
+def _pad(rows: Sequence[np.ndarray], fill: int) -> torch.Tensor:
+    width = max(1, *(len(r) for r in rows))
+    out = np.full((len(rows), width), fill, dtype=np.int64)
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = row
+    return torch.from_numpy(out)
+
+
+@dataclass
+class PieceTimeline:
+    """One piece's timeline as numpy arrays (what the data cache stores per piece)."""
+
+    bar_starts: np.ndarray  # (K+1,) int64
+    bar_meter: np.ndarray  # (K,) int64
+    chord_ticks: np.ndarray  # (C,) int64
+    chord_ids: np.ndarray  # (C,) int64
+
+
+def stack_timelines(pieces: Sequence[PieceTimeline]) -> Timeline:
+    """Pad per-piece timelines into one batched :class:`Timeline` (on the CPU)."""
+    return Timeline(
+        max_end=max(int(p.bar_starts[-1]) for p in pieces),
+        bar_starts=_pad([p.bar_starts for p in pieces], _FAR),
+        bar_meter=_pad([p.bar_meter for p in pieces], 0),
+        n_bars=torch.tensor([len(p.bar_meter) for p in pieces], dtype=torch.int64),
+        chord_ticks=_pad([p.chord_ticks for p in pieces], _FAR),
+        chord_ids=_pad([p.chord_ids for p in pieces], 0),
+    )
+
+
+def conditions_timeline(conditions: Conditions) -> PieceTimeline:
+    """The timeline a user's request asks for, chords transposed to C with the melody."""
+    bar_ticks = conditions.bar_ticks()
+    shift = shift_to_c(conditions.key[0])
+    labels = conditions.chord_labels()
+    ids = [chord_id(None if c.root is None else (c.root + shift) % 12, c.quality) for c in labels]
+    return PieceTimeline(
+        bar_starts=np.arange(conditions.bars + 1, dtype=np.int64) * bar_ticks,
+        bar_meter=np.full(conditions.bars, meter_id(*conditions.meter), dtype=np.int64),
+        chord_ticks=np.array([c.tick for c in labels], dtype=np.int64),
+        chord_ids=np.array(ids, dtype=np.int64),
+    )
+
+
+def streams_timeline(streams: NoteStreams) -> PieceTimeline:
+    """The timeline of a real piece: its own barlines (meter changes included) and chords.
+
+    Chord roots are moved by the piece's `shift`, as the streams' own chord ids are.
+    """
+    from midigan.representations.streams import bar_timeline
+
+    starts, per_bar = bar_timeline(streams.meters, streams.bar_count)
+    labels = sorted(streams.chord_labels, key=lambda c: c.tick)
+    shift = int(streams.shift)
+    ids = [chord_id(None if c.root is None else (c.root + shift) % 12, c.quality) for c in labels]
+    return PieceTimeline(
+        bar_starts=np.asarray(starts, dtype=np.int64),
+        bar_meter=np.array([meter_id(m.numerator, m.denominator) for m in per_bar], dtype=np.int64),
+        chord_ticks=np.array([c.tick for c in labels], dtype=np.int64),
+        chord_ids=np.array(ids, dtype=np.int64),
+    )

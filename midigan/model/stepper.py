@@ -1,0 +1,138 @@
+"""The fused inference step: the generator's arithmetic with the fewest small ops.
+
+Sampling one event at batch 1 is a chain of tiny matrix-vector products, so
+Python and dispatch overhead, not arithmetic, set the speed (a plain `nn.LSTM`
+call per step costs ~0.7 ms here). At construction every embedding table is
+multiplied through the first layer's input weights, so one `embedding_bag` sum
+gives the layer-0 gate pre-activations; mode, style and z are constant per piece
+and become a per-piece gate bias; gates are reordered (i, f, o, g) so one sigmoid
+covers three of them; temperature is folded into the head weights, the key and
+range masks into the pitch bias, and the pitch-to-duration path into a table.
+The result is the same function as :meth:`Generator.forward` (tested with
+`allclose`), at about a tenth of a millisecond per event.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from midigan.model.generator import Generator
+
+
+def _gate_order(hidden: int, device: torch.device) -> torch.Tensor:
+    """Row permutation from PyTorch's (i, f, g, o) gate order to (i, f, o, g)."""
+    H = hidden
+    return torch.cat([torch.arange(0, 2 * H), torch.arange(3 * H, 4 * H), torch.arange(2 * H, 3 * H)]).to(
+        device
+    )
+
+
+class FusedStepper:
+    """Precomputed weights of one generator for step-by-step inference.
+
+    Args:
+        generator: the model (read once; later changes to it are not seen).
+        temperature: sampling temperature > 0; 0 means greedy (no noise, no scaling).
+    """
+
+    def __init__(self, generator: Generator, temperature: float = 1.0) -> None:
+        assert temperature >= 0, "temperature must be >= 0"
+        g, cfg = generator, generator.config
+        self.config = cfg
+        self.device = g.pitch_head.weight.device
+        H = cfg.hidden
+        order = _gate_order(H, self.device)
+        scale = 1.0 / temperature if temperature > 0 else 1.0
+        with torch.no_grad():
+            tables = [
+                g.pitch_in,
+                g.duration_in,
+                g.velocity_in,
+                g.chord_in,
+                g.position_in,
+                g.bars_in,
+                g.meter_in,
+            ]
+            sizes = [t.num_embeddings for t in tables]
+            offsets = torch.tensor([0, *sizes[:-1]]).cumsum(0)
+            self.offsets = offsets.to(self.device)  # (7,) where each feature's rows start
+            w_ih0 = g.lstm.weight_ih_l0[order]  # (4H, E)
+            self.fused0 = torch.cat([t.weight for t in tables]) @ w_ih0.T  # (N, 4H)
+            self.bias0 = g.lstm.bias_ih_l0[order] + g.lstm.bias_hh_l0[order]
+            self.w_ih0 = w_ih0
+            self.whhT = [getattr(g.lstm, f"weight_hh_l{i}")[order].T.contiguous() for i in range(cfg.layers)]
+            self.wihT = [None] + [
+                getattr(g.lstm, f"weight_ih_l{i}")[order].T.contiguous() for i in range(1, cfg.layers)
+            ]
+            self.bias = [self.bias0] + [
+                getattr(g.lstm, f"bias_ih_l{i}")[order] + getattr(g.lstm, f"bias_hh_l{i}")[order]
+                for i in range(1, cfg.layers)
+            ]
+            self.pitch_wT = (g.pitch_head.weight.T * scale).contiguous()  # (H, n_pitch)
+            self.pitch_b = g.pitch_head.bias * scale
+            self.dv_wT = (g.dv_head.weight.T * scale).contiguous()  # (H, n_dur + n_vel)
+            self.dv_b = g.dv_head.bias * scale
+            self.pitch_dv = (g.pitch_out.weight @ g.dv_head.weight.T) * scale  # (n_pitch, n_dur + n_vel)
+            self.mode_rows = g.mode_in.weight @ w_ih0.T  # (n_mode, 4H)
+            self.style_rows = g.style_in.weight @ w_ih0.T
+            self.z_rows = None if g.z_in is None else g.z_in.weight.T @ w_ih0.T  # (z_dim, 4H)
+            self.noise_rows = None if g.noise_in is None else g.noise_in.weight.T @ w_ih0.T
+        self.duration_ticks = g.duration_ticks
+        self.bos = g.bos
+
+    def piece_bias(self, mode: torch.Tensor, style: torch.Tensor, z: torch.Tensor | None) -> torch.Tensor:
+        """(B, 4H) layer-0 gate bias of each piece: biases + mode + style + z."""
+        out = self.bias0 + self.mode_rows[mode] + self.style_rows[style]
+        if self.z_rows is not None:
+            assert z is not None, "this model needs z"
+            out = out + z @ self.z_rows
+        return out
+
+    def initial_state(self, batch: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        zeros = torch.zeros(batch, self.config.hidden, device=self.device)
+        return [(zeros, zeros) for _ in range(self.config.layers)]
+
+    def hidden(
+        self,
+        ids: torch.Tensor,
+        piece_bias: torch.Tensor,
+        state: list[tuple[torch.Tensor, torch.Tensor]],
+        step_noise: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
+        """One LSTM step.
+
+        Args:
+            ids: (B, 7) row ids into the fused table (previous pitch, duration,
+                velocity, chord, position, bars remaining, meter; offsets added).
+            piece_bias: (B, 4H) from :meth:`piece_bias`.
+            state: per layer `(h, c)`.
+            step_noise: (B, step_noise) when the model uses per-step noise.
+
+        Returns:
+            Top hidden state (B, H) and the new state.
+        """
+        H = self.config.hidden
+        x = F.embedding_bag(ids, self.fused0, mode="sum")  # (B, 4H)
+        if step_noise is not None and self.noise_rows is not None:
+            x = x + step_noise @ self.noise_rows
+        new = []
+        for layer, (h, c) in enumerate(state):
+            if layer == 0:
+                gates = torch.addmm(piece_bias, h, self.whhT[0]).add_(x)
+            else:
+                gates = torch.addmm(self.bias[layer], x, self.wihT[layer]).addmm_(h, self.whhT[layer])
+            sig = gates[:, : 3 * H].sigmoid()
+            c = torch.addcmul(sig[:, H : 2 * H] * c, sig[:, :H], gates[:, 3 * H :].tanh())
+            h = sig[:, 2 * H :] * c.tanh()
+            new.append((h, c))
+            x = h
+        return x, new
+
+    def pitch_logits(self, hidden: torch.Tensor, pitch_bias: torch.Tensor) -> torch.Tensor:
+        """(B, n_pitch) temperature-scaled pitch logits; masks live in `pitch_bias`."""
+        return torch.addmm(pitch_bias, hidden, self.pitch_wT)
+
+    def dv_logits(self, hidden: torch.Tensor, pitch: torch.Tensor) -> torch.Tensor:
+        """(B, n_dur + n_vel) temperature-scaled duration and velocity logits given the pitch."""
+        return torch.addmm(self.dv_b, hidden, self.dv_wT).add_(self.pitch_dv.index_select(0, pitch))

@@ -1,0 +1,374 @@
+"""The training corpus as id arrays: parsed once, cached, cut into windows, batched.
+
+A corpus is either our built corpus (a folder with ``manifest.jsonl`` giving each
+file's id, style and split) or any folder of MIDI files (melody by the melody
+rule, style unknown, split by a hash of the file's relative path). Parsing MIDI and
+tokenizing takes a minute or more, so the result is cached as one ``.npz`` of plain
+arrays (no pickle) named by a fingerprint of the files' contents, the vocabulary
+settings and the tokenizer version: training never re-parses an unchanged corpus.
+
+Pieces are cut into windows of at most `seq_len` events; a window that does not
+start a piece is fed the real previous event instead of the begin-of-piece id.
+Batches group windows of similar length (less padding) in an order that depends
+only on `(seed, epoch)`, so a resumed run sees exactly the batches it would have.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from midigan.errors import ConfigError, MidiganError
+from midigan.model.conditioning import PieceTimeline, Timeline, stack_timelines, streams_timeline
+from midigan.representations.streams import NoteStreams, StreamVocab
+
+log = logging.getLogger(__name__)
+
+TOKENIZER_VERSION = 1  # bump when the cached arrays would change for the same files
+SPLITS = ("train", "valid", "test")
+EVENT_COLUMNS = ("pitch", "duration", "velocity", "chord", "position", "bars_remaining", "meter")
+
+
+@dataclass(frozen=True)
+class CorpusEntry:
+    """One file of a corpus."""
+
+    id: str
+    path: Path
+    style: str | None
+    split: str
+
+
+def split_of(name: str) -> str:
+    """'train' / 'valid' / 'test' from sha1(name) mod 100 (90 / 5 / 5), as the corpus builder does."""
+    bucket = int(hashlib.sha1(name.encode("utf-8")).hexdigest(), 16) % 100
+    return "train" if bucket < 90 else "valid" if bucket < 95 else "test"
+
+
+def corpus_entries(folder: str | Path) -> list[CorpusEntry]:
+    """The files of a corpus folder, sorted by id.
+
+    Raises:
+        ConfigError: not a folder, a malformed manifest, or no MIDI files at all.
+    """
+    from midigan.conditions import STYLES
+    from midigan.io import MIDI_SUFFIXES
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ConfigError(f"corpus {folder}: not a folder; give corpora/ or a folder of MIDI files")
+    manifest = folder / "manifest.jsonl"
+    entries: list[CorpusEntry] = []
+    if manifest.exists():
+        for number, line in enumerate(manifest.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                style = row.get("style") if row.get("style") in STYLES else None
+                entries.append(CorpusEntry(str(row["id"]), folder / row["path"], style, str(row["split"])))
+            except (json.JSONDecodeError, KeyError, TypeError) as e:
+                raise ConfigError(
+                    f"{manifest}:{number}: not a manifest row with id, path and split ({e})"
+                ) from e
+    else:
+        for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in MIDI_SUFFIXES):
+            name = path.relative_to(folder).as_posix()
+            entries.append(CorpusEntry(name, path, None, split_of(name)))
+    if not entries:
+        raise ConfigError(f"corpus {folder}: no MIDI files found")
+    return sorted(entries, key=lambda e: e.id)
+
+
+def fingerprint(entries: list[CorpusEntry], coverage: float) -> str:
+    """sha256 over every file's id, split, style and bytes, plus the tokenizer settings."""
+    digest = hashlib.sha256(f"midigan-streams v{TOKENIZER_VERSION} coverage={coverage!r}\n".encode())
+    for entry in entries:
+        digest.update(f"{entry.id}\t{entry.split}\t{entry.style}\n".encode())
+        try:
+            digest.update(hashlib.sha256(entry.path.read_bytes()).digest())
+        except OSError:
+            digest.update(b"<missing>")
+    return digest.hexdigest()
+
+
+def default_cache_dir() -> Path:
+    """$MIDIGAN_CACHE_DIR, else $XDG_CACHE_HOME/midigan, else ~/.cache/midigan."""
+    if os.environ.get("MIDIGAN_CACHE_DIR"):
+        return Path(os.environ["MIDIGAN_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "midigan"
+
+
+# ------------------------------------------------------------------ the corpus
+@dataclass
+class TokenizedCorpus:
+    """Every piece of a corpus as flat id arrays.
+
+    Attributes:
+        vocab: fitted on the train split.
+        fingerprint: of the files and settings that made it.
+        events: (N, 7) int64 ids, columns :data:`EVENT_COLUMNS`.
+        onset: (N,) int64 tick of each event within its piece.
+        offsets: (P + 1,) where each piece's events start in `events`.
+        mode, style, split: (P,) ids (split: index into :data:`SPLITS`).
+        timelines: per piece, its barlines and chords.
+        ids: (P,) piece ids.
+    """
+
+    vocab: StreamVocab
+    fingerprint: str
+    events: np.ndarray
+    onset: np.ndarray
+    offsets: np.ndarray
+    mode: np.ndarray
+    style: np.ndarray
+    split: np.ndarray
+    timelines: list[PieceTimeline]
+    ids: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.mode)
+
+    def pieces(self, split: str) -> np.ndarray:
+        """Indices of the pieces of `split`."""
+        return np.flatnonzero(self.split == SPLITS.index(split))
+
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    # ------------------------------------------------------------- storage
+    def save(self, path: Path) -> Path:
+        """Write as one .npz of plain arrays, atomically."""
+        arrays = {
+            "events": self.events.astype(np.int16),
+            "onset": self.onset.astype(np.int32),
+            "offsets": self.offsets,
+            "mode": self.mode,
+            "style": self.style,
+            "split": self.split,
+            "ids": self.ids.astype(str),
+            "meta": np.array(json.dumps({"vocab": self.vocab.to_json(), "fingerprint": self.fingerprint})),
+        }
+        for name in ("bar_starts", "bar_meter", "chord_ticks", "chord_ids"):
+            rows = [getattr(t, name) for t in self.timelines]
+            arrays[f"tl_{name}"] = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+            arrays[f"tl_{name}_len"] = np.array([len(r) for r in rows], dtype=np.int64)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as handle:
+            np.savez(handle, **arrays)
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, path: Path) -> TokenizedCorpus:
+        """Read a cache written by :meth:`save` (no pickle allowed)."""
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            columns = {}
+            for name in ("bar_starts", "bar_meter", "chord_ticks", "chord_ids"):
+                split_at = np.cumsum(data[f"tl_{name}_len"])[:-1]
+                columns[name] = np.split(data[f"tl_{name}"].astype(np.int64), split_at)
+            timelines = [PieceTimeline(*row) for row in zip(*columns.values(), strict=True)]
+            return cls(
+                vocab=StreamVocab.from_json(meta["vocab"]),
+                fingerprint=meta["fingerprint"],
+                events=data["events"].astype(np.int64),
+                onset=data["onset"].astype(np.int64),
+                offsets=data["offsets"].astype(np.int64),
+                mode=data["mode"].astype(np.int64),
+                style=data["style"].astype(np.int64),
+                split=data["split"].astype(np.int64),
+                timelines=timelines,
+                ids=data["ids"],
+            )
+
+
+def read_streams(entry: CorpusEntry) -> NoteStreams:
+    """One file's melody as NoteStreams moved to C.
+
+    Raises:
+        MidiganError: unreadable file or no melody.
+    """
+    from midigan.io import load_score
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # quantization notes are expected on user MIDI
+        score = load_score(entry.path)
+    return NoteStreams.from_score(score, style=entry.style, to_c=True)
+
+
+def tokenize(
+    entries: list[CorpusEntry], coverage: float, fingerprint_: str, progress: bool = False
+) -> TokenizedCorpus:
+    """Parse every file, fit the vocabulary on the train split, and encode all pieces.
+
+    Files that cannot be read, or hold no notes, are skipped (counted in the log).
+
+    Raises:
+        ConfigError: no usable piece in the train split.
+    """
+    from tqdm import tqdm
+
+    parsed: list[tuple[CorpusEntry, NoteStreams]] = []
+    skipped = 0
+    for entry in tqdm(entries, desc="reading corpus", unit="file", disable=not progress):
+        try:
+            streams = read_streams(entry)
+        except MidiganError as e:
+            log.info("skipping %s: %s", entry.path, e)
+            skipped += 1
+            continue
+        if streams.bar_count < 1 or not (streams.pitch >= 0).any():
+            skipped += 1
+            continue
+        parsed.append((entry, streams))
+    train = [s for e, s in parsed if e.split == "train"]
+    if not train:
+        raise ConfigError(
+            f"no usable melody in the train split ({skipped} file(s) skipped); check the corpus"
+        )
+    if skipped:
+        log.warning("%d of %d corpus files skipped (unreadable or without melody)", skipped, len(entries))
+    vocab = StreamVocab.fit(train, coverage=coverage)
+    encoded = [vocab.encode(s) for _, s in parsed]
+    lengths = np.array([len(e["pitch"]) for e in encoded], dtype=np.int64)
+    events = np.concatenate([np.stack([e[c] for c in EVENT_COLUMNS], 1) for e in encoded])
+    durations = np.asarray(vocab.durations, dtype=np.int64)
+    onset = np.concatenate([np.cumsum(durations[e["duration"]]) - durations[e["duration"]] for e in encoded])
+    return TokenizedCorpus(
+        vocab=vocab,
+        fingerprint=fingerprint_,
+        events=events,
+        onset=onset,
+        offsets=np.concatenate(([0], np.cumsum(lengths))),
+        mode=np.array([e["mode"] for e in encoded], dtype=np.int64),
+        style=np.array([e["style"] for e in encoded], dtype=np.int64),
+        split=np.array([SPLITS.index(entry.split) for entry, _ in parsed], dtype=np.int64),
+        timelines=[streams_timeline(s) for _, s in parsed],
+        ids=np.array([entry.id for entry, _ in parsed]),
+    )
+
+
+def load_corpus(
+    folder: str | Path, coverage: float = 0.995, cache_dir: str | Path | None = None, progress: bool = False
+) -> TokenizedCorpus:
+    """The tokenized corpus of `folder`, from the cache when the files are unchanged.
+
+    Raises:
+        ConfigError: not a corpus folder, or nothing usable in it.
+    """
+    entries = corpus_entries(folder)
+    fp = fingerprint(entries, coverage)
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    path = cache / f"streams-{fp[:20]}.npz"
+    if path.exists():
+        try:
+            return TokenizedCorpus.load(path)
+        except (OSError, ValueError, KeyError, MidiganError) as e:
+            log.warning("ignoring unreadable corpus cache %s (%s)", path, e)
+    corpus = tokenize(entries, coverage, fp, progress=progress)
+    try:
+        corpus.save(path)
+    except OSError as e:
+        log.warning("cannot write corpus cache %s (%s); continuing without it", path, e)
+    return corpus
+
+
+# ------------------------------------------------------------------ windows & batches
+@dataclass(frozen=True)
+class Window:
+    """Events `start .. stop` (exclusive, corpus-global indices) of piece `piece`."""
+
+    piece: int
+    start: int
+    stop: int
+
+
+def windows(corpus: TokenizedCorpus, pieces: np.ndarray, seq_len: int) -> list[Window]:
+    """Cut each piece into consecutive windows of at most `seq_len` events."""
+    out = []
+    for p in pieces.tolist():
+        lo, hi = int(corpus.offsets[p]), int(corpus.offsets[p + 1])
+        out.extend(Window(p, s, min(s + seq_len, hi)) for s in range(lo, hi, seq_len))
+    return out
+
+
+def epoch_batches(
+    items: list[Window], batch_size: int, seed: int, epoch: int, rank: int = 0, world: int = 1
+) -> list[list[Window]]:
+    """This rank's batches of one epoch, in an order fixed by `(seed, epoch)`.
+
+    Windows are shuffled, grouped 50 batches at a time, sorted by length within a
+    group (little padding), cut into batches, and the batches shuffled. Under
+    DDP every rank takes every `world`-th batch and all ranks get the same count
+    (the role DistributedSampler plays for plain datasets).
+    """
+    rng = np.random.default_rng([seed, epoch])
+    order = rng.permutation(len(items))
+    group = batch_size * 50
+    batches: list[list[Window]] = []
+    for g in range(0, len(order), group):
+        chunk = sorted(order[g : g + group].tolist(), key=lambda i: items[i].stop - items[i].start)
+        batches.extend(
+            [items[i] for i in chunk[b : b + batch_size]] for b in range(0, len(chunk), batch_size)
+        )
+    batches = [batches[i] for i in rng.permutation(len(batches))]
+    per_rank = len(batches) // world if world > 1 else len(batches)
+    return batches[rank::world][:per_rank]
+
+
+def collate(
+    corpus: TokenizedCorpus, batch: list[Window], bos: tuple[int, int, int]
+) -> dict[str, torch.Tensor]:
+    """Tensors of a batch (CPU): targets, conditions, mask, previous event, piece ids, start ticks.
+
+    Returns:
+        `pitch`, `duration`, `velocity` (B, T); `conditions` (B, T, 4); `mask` (B, T)
+        bool; `prev` (B, 3); `mode`, `style`, `start` (B,).
+    """
+    T = max(w.stop - w.start for w in batch)
+    B = len(batch)
+    events = np.zeros((B, T, 7), dtype=np.int64)
+    mask = np.zeros((B, T), dtype=bool)
+    prev = np.empty((B, 3), dtype=np.int64)
+    for i, w in enumerate(batch):
+        n = w.stop - w.start
+        events[i, :n] = corpus.events[w.start : w.stop]
+        mask[i, :n] = True
+        first = w.start == corpus.offsets[w.piece]
+        prev[i] = bos if first else corpus.events[w.start - 1, :3]
+    pieces = np.array([w.piece for w in batch])
+    tensors = torch.from_numpy(events)
+    return {
+        "pitch": tensors[..., 0],
+        "duration": tensors[..., 1],
+        "velocity": tensors[..., 2],
+        "conditions": tensors[..., 3:7],
+        "mask": torch.from_numpy(mask),
+        "prev": torch.from_numpy(prev),
+        "mode": torch.from_numpy(corpus.mode[pieces]),
+        "style": torch.from_numpy(corpus.style[pieces]),
+        "start": torch.from_numpy(corpus.onset[[w.start for w in batch]]),
+    }
+
+
+def batch_timeline(corpus: TokenizedCorpus, batch: list[Window]) -> Timeline:
+    """The timelines of a batch's pieces (for the adversarial unroll)."""
+    return stack_timelines([corpus.timelines[w.piece] for w in batch])
+
+
+def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    """Move a batch; on CUDA through pinned memory with non-blocking copies."""
+    if device.type != "cuda":
+        return batch
+    return {k: v.pin_memory().to(device, non_blocking=True) for k, v in batch.items()}

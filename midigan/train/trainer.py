@@ -1,0 +1,556 @@
+"""`train`: MLE warm start, then adversarial fine-tuning, with checkpoints you can resume.
+
+The run folder holds ``config.toml`` (the resolved configuration),
+``train_log.jsonl`` (one JSON object per log interval and per validation),
+``mle/`` (the teacher-forced model: the baseline) and ``gan/`` (after adversarial
+fine-tuning). Each checkpoint carries the optimizer and RNG states, so
+``--resume`` continues a killed run exactly where its last checkpoint left it: a
+run of 2k steps and a run of k steps resumed for k more end with identical
+parameters.
+
+The inner loop never waits on the device: losses accumulate in device tensors
+and are read (one host sync) every `log_every` steps, where non-finite or
+exploding values stop the run with :class:`~midigan.errors.TrainingError` before
+any checkpoint could be overwritten with bad weights.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from midigan.errors import CheckpointError, ConfigError, TrainingError
+from midigan.io import write_atomic
+from midigan.model.checkpoint import (
+    MODEL_FILE,
+    build_generator,
+    checkpoint_files,
+    model_config_for,
+    read_tensors,
+    read_trainer_state,
+    recover_folder,
+    write_folder,
+)
+from midigan.model.config import RunConfig
+from midigan.model.discriminator import Discriminator
+from midigan.train import distributed as dist_util
+from midigan.train.dataset import (
+    TokenizedCorpus,
+    Window,
+    batch_timeline,
+    collate,
+    epoch_batches,
+    load_corpus,
+    to_device,
+    windows,
+)
+from midigan.train.gan import (
+    GeneratorObjective,
+    critic_module,
+    discriminator_loss,
+    generator_loss,
+    judge,
+    real_window,
+    set_requires_grad,
+)
+from midigan.train.meter import LossMeter
+from midigan.train.runtime import autocast_for, resolve_device
+from midigan.train.state import optimizer_to_flat, restore_optimizer, restore_rng, rng_tensors
+from midigan.train.validate import real_and_generated_stats, validation_nll
+
+log = logging.getLogger(__name__)
+
+PHASES = ("mle", "gan")
+_GAN_EPOCH_SALT = 1_000_003  # GAN epochs draw their batch order apart from MLE epochs
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """One `midigan train` invocation.
+
+    Attributes:
+        corpus: corpora/ (with manifest.jsonl) or any folder of MIDI files.
+        out: the run folder.
+        config: resolved hyper-parameters.
+        device: 'auto' (CUDA when available), 'cpu', 'cuda' or 'cuda:N'.
+        seed: seeds weights, batch order and every random draw.
+        resume: continue from the run folder's last checkpoint.
+        max_steps: cap on optimizer steps per phase (smoke runs); None = no cap.
+        progress: show progress bars.
+        cache_dir: where the tokenized corpus is cached (None = the user cache).
+        stop_at_step: for tests: end after this global step as if killed.
+    """
+
+    corpus: Path
+    out: Path
+    config: RunConfig
+    device: str = "auto"
+    seed: int = 0
+    resume: bool = False
+    max_steps: int | None = None
+    progress: bool = True
+    cache_dir: Path | None = None
+    stop_at_step: int | None = None
+
+
+@dataclass
+class Position:
+    """Where a run stands; saved in every checkpoint's trainer.json."""
+
+    phase: str = "mle"
+    epoch: int = 0
+    batch: int = 0  # next batch of `epoch`
+    phase_step: int = 0
+    step: int = 0  # optimizer steps over both phases
+    phase_done: bool = False
+
+
+class _Stopped(Exception):
+    """Raised internally by `stop_at_step` to end a run as a kill would."""
+
+
+class Trainer:
+    """Holds the models, data and state of one run; :meth:`run` trains both phases."""
+
+    def __init__(self, options: TrainOptions) -> None:
+        self.options = options
+        self.config = options.config
+        if self.config.train.num_threads > 0:
+            torch.set_num_threads(self.config.train.num_threads)
+        self.info, self.device = dist_util.setup_distributed(resolve_device(options.device))
+        self.autocast, self.precision = autocast_for(self.device, self.config.train.precision)
+        self.out = Path(options.out)
+        torch.manual_seed(options.seed + self.info.rank)
+        self.corpus = self._load_corpus()
+        vocab = self.corpus.vocab
+        self.model_config = model_config_for(self.config.model, vocab)
+        torch.manual_seed(options.seed)  # identical initial weights on every rank
+        self.generator = build_generator(self.model_config, vocab).to(self.device)
+        self.critic = Discriminator(self.config.discriminator, self.model_config).to(self.device)
+        torch.manual_seed(options.seed + self.info.rank)
+        self.g_train = dist_util.wrap_ddp(GeneratorObjective(self.generator), self.info, self.device)
+        self.d_train = dist_util.wrap_ddp(self.critic, self.info, self.device)
+        seq = self.config.data.seq_len
+        usable = self.corpus.lengths() <= self.config.data.max_events
+        train_pieces = self.corpus.pieces("train")
+        train_pieces = train_pieces[usable[train_pieces]]
+        self.train_windows = windows(self.corpus, train_pieces, seq)
+        # Adversarial windows hold just the prefix and the unroll: the MLE anchor then
+        # costs no more than the events the critic judges.
+        gan_len = max(2, self.config.gan.prefix + self.config.gan.unroll)
+        self.gan_windows = windows(self.corpus, train_pieces, gan_len)
+        valid = self.corpus.pieces("valid")
+        valid = valid[usable[valid]][: self.config.data.valid_pieces]
+        self.valid_pieces = valid
+        self.valid_batches = epoch_batches(
+            windows(self.corpus, valid, seq), self.config.data.batch_size, 0, 0
+        )
+        if not self.train_windows:
+            raise ConfigError("the corpus has no training pieces")
+        self.position = Position()
+        self.metrics: dict[str, Any] = {}
+        self._pending: tuple[dict[str, torch.Tensor], dict[str, Any]] | None = None
+        self._total = 1
+        self._validated_at = -1
+        self._saved_at = 0
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
+
+    # ------------------------------------------------------------------ setup
+    def _load_corpus(self) -> TokenizedCorpus:
+        opts = self.options
+        coverage = self.config.data.coverage
+        if self.info.enabled and not self.info.is_main:
+            dist_util.barrier(self.info)  # rank 0 tokenizes and caches first
+            return load_corpus(opts.corpus, coverage, opts.cache_dir)
+        corpus = load_corpus(opts.corpus, coverage, opts.cache_dir, progress=opts.progress)
+        dist_util.barrier(self.info)
+        return corpus
+
+    def _log(self, record: dict[str, Any]) -> None:
+        if not self.info.is_main:
+            return
+        self.out.mkdir(parents=True, exist_ok=True)
+        with open(self.out / "train_log.jsonl", "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record, sort_keys=True) + "\n")
+
+    # ------------------------------------------------------------------ run
+    def run(self) -> dict[str, Any]:
+        """Train (or resume) both phases. Returns the final metrics and checkpoint folders.
+
+        Raises:
+            TrainingError: NaN or divergence (the last good checkpoint is kept).
+            CheckpointError: --resume without a usable checkpoint.
+        """
+        if self.info.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            write_atomic(self.out / "config.toml", lambda: self.config.to_toml().encode())
+        resumed = self._resume() if self.options.resume else None
+        self._log(
+            {
+                "event": "start",
+                "resumed_from": resumed,
+                "device": str(self.device),
+                "precision": self.precision,
+                "world": self.info.world,
+                "seed": self.options.seed,
+                "pieces": len(self.corpus),
+                "train_windows": len(self.train_windows),
+            }
+        )
+        try:
+            if self.position.phase == "mle" and not self.position.phase_done:
+                self._phase("mle")
+            if self.config.gan.epochs > 0:
+                if self.position.phase == "mle":
+                    self.position = replace(
+                        self.position, phase="gan", epoch=0, batch=0, phase_step=0, phase_done=False
+                    )
+                if not self.position.phase_done:
+                    self._phase("gan")
+        except _Stopped:
+            pass
+        finally:
+            dist_util.teardown_distributed()
+        folders = {p: str(self.out / p) for p in PHASES if (self.out / p / MODEL_FILE).exists()}
+        return {"metrics": self.metrics, "checkpoints": folders, "step": self.position.step}
+
+    def _phase(self, phase: str) -> None:
+        cfg = self.config
+        epochs = cfg.mle.epochs if phase == "mle" else cfg.gan.epochs
+        per_epoch = len(self._batches(phase, 0))
+        total = epochs * per_epoch
+        if self.options.max_steps is not None:
+            total = min(total, self.options.max_steps)
+        self._total = total
+        optimizers = self._optimizers(phase)
+        if self._pending is not None:
+            self._restore_optimizers(optimizers)
+        accum = LossMeter(self.device, self.info)
+        pos = self.position
+        bar = None
+        if self.options.progress and self.info.is_main:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, initial=min(pos.phase_step, total), desc=phase.upper(), unit="step")
+        try:
+            while pos.epoch < epochs and pos.phase_step < total:
+                batches = self._batches(phase, pos.epoch)
+                for index in range(pos.batch, len(batches)):
+                    self._step(phase, batches[index], optimizers, accum, pos.phase_step / max(total, 1))
+                    pos.batch, pos.phase_step, pos.step = index + 1, pos.phase_step + 1, pos.step + 1
+                    if bar is not None:
+                        bar.update(1)
+                    if pos.step % cfg.train.log_every == 0 or pos.phase_step >= total:
+                        self._flush(phase, accum, bar)
+                    if pos.phase_step % cfg.train.checkpoint_every == 0 and pos.phase_step < total:
+                        self._save(phase, optimizers, accum, bar)
+                    if pos.phase_step >= total:
+                        break
+                    if self.options.stop_at_step is not None and pos.step >= self.options.stop_at_step:
+                        raise _Stopped
+                if pos.batch >= len(batches):
+                    pos.epoch, pos.batch = pos.epoch + 1, 0
+                    self._validate(phase)
+                    if pos.phase_step < total and pos.step - self._saved_at >= self._epoch_save_gap():
+                        self._save(phase, optimizers, accum, bar)
+            pos.phase_done = True
+            if self._validated_at != pos.step:
+                self._validate(phase)
+            self._save(phase, optimizers, accum, bar)
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def _epoch_save_gap(self) -> int:
+        """Fewest steps between an epoch-end checkpoint and the previous one (tiny epochs
+        would otherwise write a checkpoint every few steps)."""
+        return min(self.config.train.checkpoint_every, 50)
+
+    def _batches(self, phase: str, epoch: int) -> list[list[Window]]:
+        salt = 0 if phase == "mle" else _GAN_EPOCH_SALT
+        batches = epoch_batches(
+            self.train_windows if phase == "mle" else self.gan_windows,
+            self.config.data.batch_size,
+            self.options.seed,
+            epoch + salt,
+            self.info.rank,
+            self.info.world,
+        )
+        if phase == "gan" and self.config.gan.max_batches:
+            batches = batches[: self.config.gan.max_batches]
+        return batches
+
+    def _optimizers(self, phase: str) -> dict[str, torch.optim.Optimizer]:
+        cfg = self.config
+        if phase == "mle":
+            return {
+                "g": torch.optim.AdamW(
+                    self.generator.parameters(), lr=cfg.mle.lr, weight_decay=cfg.mle.weight_decay
+                )
+            }
+        betas = (0.5, 0.999)  # the usual GAN momentum: less inertia against a moving target
+        return {
+            "g": torch.optim.Adam(self.generator.parameters(), lr=cfg.gan.lr_g, betas=betas),
+            "d": torch.optim.Adam(self.critic.parameters(), lr=cfg.gan.lr_d, betas=betas),
+        }
+
+    # ------------------------------------------------------------------ steps
+    def _lr(self, base: float, phase_step: int, total: int) -> float:
+        warm = self.config.mle.warmup_steps
+        ramp = min(1.0, (phase_step + 1) / warm) if warm else 1.0
+        progress = min(1.0, phase_step / max(total, 1))
+        return base * ramp * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+    def _step(
+        self, phase: str, windows_: list[Window], optimizers: dict, accum: LossMeter, progress: float
+    ) -> None:
+        batch = to_device(collate(self.corpus, windows_, self.generator.bos), self.device)
+        if phase == "mle":
+            self._mle_step(batch, optimizers["g"], accum, progress)
+        else:
+            timeline = batch_timeline(self.corpus, windows_).to(self.device, non_blocking=True)
+            self._gan_step(batch, timeline, optimizers, accum, progress)
+
+    def _mle_step(self, batch: dict, opt: torch.optim.Optimizer, accum: LossMeter, progress: float) -> None:
+        cfg = self.config.mle
+        for group in opt.param_groups:
+            group["lr"] = self._lr(cfg.lr, self.position.phase_step, self._total)
+        with self.autocast:
+            out = self.g_train(batch)
+        self._apply(out["mle"], opt, self.generator, cfg.grad_clip)
+        accum.add({"loss": out["mle"].detach()}, out["nll_parts"].detach(), batch["mask"].sum())
+
+    def _gan_step(
+        self, batch: dict, timeline: Any, optimizers: dict, accum: LossMeter, progress: float
+    ) -> None:
+        cfg = self.config.gan
+        tau = cfg.tau + (cfg.tau_final - cfg.tau) * progress
+        noise = cfg.instance_noise * (1.0 - progress)
+        sizes = (self.model_config.n_pitch, self.model_config.n_duration, self.model_config.n_velocity)
+        with self.autocast:
+            out = self.g_train(batch, timeline, cfg.prefix, cfg.unroll, tau)
+        real = real_window(batch, sizes, cfg.prefix, cfg.unroll)
+        detached = {k: v.detach() for k, v in out.items() if k.startswith("fake_")}
+        for _ in range(cfg.d_steps):
+            with self.autocast:
+                real_logits, fake_logits, _, _ = judge(self.d_train, real, detached, batch, noise)
+                d_loss = discriminator_loss(real_logits, fake_logits, cfg.label_smoothing)
+            self._apply(d_loss, optimizers["d"], self.critic, cfg.grad_clip)
+        set_requires_grad(self.critic, False)
+        try:
+            with self.autocast:
+                _, fake_logits, real_feat, fake_feat = judge(
+                    critic_module(self.d_train), real, out, batch, noise
+                )
+                g_loss, parts = generator_loss(out, fake_logits, real_feat, fake_feat, cfg)
+            self._apply(g_loss, optimizers["g"], self.generator, cfg.grad_clip)
+        finally:
+            set_requires_grad(self.critic, True)
+        values = {
+            "loss": g_loss.detach(),
+            "d_loss": d_loss.detach(),
+            **parts,
+            "d_real": torch.sigmoid(real_logits.detach().float()).mean(),
+            "d_fake": torch.sigmoid(fake_logits.detach().float()).mean(),
+        }
+        accum.add(values, out["nll_parts"].detach(), batch["mask"].sum())
+
+    def _apply(
+        self, loss: torch.Tensor, opt: torch.optim.Optimizer, module: torch.nn.Module, clip: float
+    ) -> None:
+        opt.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if clip > 0:
+            self.scaler.unscale_(opt)
+            torch.nn.utils.clip_grad_norm_(module.parameters(), clip)
+        self.scaler.step(opt)
+        self.scaler.update()
+
+    # ------------------------------------------------------------------ bookkeeping
+    def _flush(self, phase: str, accum: LossMeter, bar: Any) -> None:
+        """Read the accumulated losses (the loop's one host sync) and stop on divergence."""
+        record = accum.read()
+        if record is None:
+            return
+        pos = self.position
+        bad = [k for k, v in record.items() if not math.isfinite(v)]
+        if bad or record.get("nll", 0.0) > self.config.train.max_loss:
+            raise TrainingError(
+                f"training diverged at step {pos.step} ({phase}: "
+                f"{', '.join(f'{k}={record[k]:.4g}' for k in (bad or ['nll']))}); "
+                f"{self._last_good(phase)}; lower the learning rate and run again with --resume"
+            )
+        record.update({"phase": phase, "step": pos.step, "epoch": pos.epoch, "time": time.time()})
+        self._log(record)
+        if bar is not None:
+            bar.set_postfix(
+                {k: f"{v:.3f}" for k, v in record.items() if k in ("loss", "nll", "d_loss", "fm")}
+            )
+
+    def _last_good(self, phase: str) -> str:
+        folder = self.out / phase
+        if (folder / MODEL_FILE).exists():
+            return f"the last good checkpoint is {folder}"
+        if (self.out / "mle" / MODEL_FILE).exists():
+            return f"the last good checkpoint is {self.out / 'mle'}"
+        return "no checkpoint had been written yet"
+
+    def _validate(self, phase: str) -> None:
+        self._validated_at = self.position.step
+        if not self.info.is_main:
+            return
+        metrics: dict[str, Any] = {}
+        metrics.update(
+            validation_nll(self.generator, self.corpus, self.valid_batches, self.device, self.autocast)
+        )
+        count = self.config.train.val_samples
+        metrics.update(
+            real_and_generated_stats(self.generator, self.corpus, self.valid_pieces[:count], self.device)
+        )
+        if phase == "gan" and self.valid_batches:
+            metrics["feature_distance"] = self._feature_distance()
+        self.metrics = metrics
+        self._log(
+            {
+                "event": "validation",
+                "phase": phase,
+                "epoch": self.position.epoch,
+                "step": self.position.step,
+                **metrics,
+            }
+        )
+
+    @torch.no_grad()
+    def _feature_distance(self) -> float:
+        """||mean real features - mean generated features|| under the critic, on held-out windows."""
+        cfg = self.config.gan
+        windows_ = self.valid_batches[0]
+        batch = to_device(collate(self.corpus, windows_, self.generator.bos), self.device)
+        timeline = batch_timeline(self.corpus, windows_).to(self.device)
+        state = torch.get_rng_state()
+        self.generator.eval(), self.critic.eval()
+        try:
+            torch.manual_seed(0)
+            fake = self.generator.unroll(
+                batch, timeline, prefix=cfg.prefix, steps=cfg.unroll, tau=cfg.tau_final
+            )
+            sizes = (self.model_config.n_pitch, self.model_config.n_duration, self.model_config.n_velocity)
+            real = real_window(batch, sizes, cfg.prefix, cfg.unroll)
+            _, _, rf, ff = judge(self.critic, real, {f"fake_{k}": v for k, v in fake.items()}, batch, 0.0)
+        finally:
+            torch.set_rng_state(state)
+            self.generator.train(), self.critic.train()
+        return float((rf.mean(0) - ff.mean(0)).norm())
+
+    def _save(self, phase: str, optimizers: dict, accum: LossMeter, bar: Any) -> None:
+        """Checkpoint (rank 0 writes; every rank contributes its RNG state)."""
+        self._flush(phase, accum, bar)
+        finite = all(torch.isfinite(p).all() for p in self.generator.parameters())
+        if not finite:
+            raise TrainingError(
+                f"generator weights became NaN at step {self.position.step}; "
+                f"{self._last_good(phase)}; lower the learning rate"
+            )
+        cpu = dist_util.gather_rng(torch.get_rng_state(), self.info)
+        cuda = None
+        if self.device.type == "cuda":
+            cuda = dist_util.gather_rng(torch.cuda.get_rng_state(self.device), self.info)
+        self._saved_at = self.position.step
+        if not self.info.is_main:
+            return
+        tensors = rng_tensors(cpu, cuda)
+        opt_meta = {}
+        for name, opt in optimizers.items():
+            flat, meta = optimizer_to_flat(f"opt_{name}", opt)
+            tensors.update(flat)
+            opt_meta[name] = meta
+        if phase == "gan":
+            tensors.update({f"critic.{k}": v for k, v in self.critic.state_dict().items()})
+        trainer_meta = {
+            "position": asdict(self.position),
+            "optimizers": opt_meta,
+            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
+        }
+        meta = {
+            "phase": phase,
+            "step": self.position.step,
+            "epoch": self.position.epoch,
+            "seed": self.options.seed,
+            "run": self.config.to_dict(),
+            "corpus": {
+                "fingerprint": self.corpus.fingerprint,
+                "path": str(self.options.corpus),
+                "pieces": len(self.corpus),
+                "events": len(self.corpus.events),
+            },
+            "metrics": self.metrics,
+            "precision": self.precision,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        files = checkpoint_files(self.generator, self.corpus.vocab, meta, tensors, trainer_meta)
+        write_folder(self.out / phase, files)
+
+    # ------------------------------------------------------------------ resume
+    def _resume(self) -> str:
+        """Load the latest checkpoint of the run folder; returns its folder name.
+
+        Raises:
+            CheckpointError: nothing to resume, or a checkpoint from another corpus/model.
+        """
+        for phase in reversed(PHASES):
+            folder = recover_folder(self.out / phase)
+            if (folder / "trainer.json").exists():
+                break
+        else:
+            raise CheckpointError(f"{self.out}: no checkpoint to resume (no mle/ or gan/ with trainer.json)")
+        tensors, meta = read_trainer_state(folder)
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        if config.get("corpus", {}).get("fingerprint") != self.corpus.fingerprint:
+            raise CheckpointError(
+                f"{folder}: trained on another corpus (fingerprint differs); resume with the same --corpus"
+            )
+        weights = read_tensors(folder / MODEL_FILE)
+        try:
+            self.generator.load_state_dict(weights)
+            if phase == "gan":
+                self.critic.load_state_dict({k[7:]: v for k, v in tensors.items() if k.startswith("critic.")})
+        except RuntimeError as e:
+            raise CheckpointError(
+                f"{folder}: weights do not fit this config ({e}); resume with the run's config"
+            ) from e
+        self.position = Position(**meta["position"])
+        self._saved_at = self.position.step
+        self.metrics = config.get("metrics", {})
+        if not restore_rng(tensors, self.info.rank, self.device):
+            torch.manual_seed(self.options.seed + self.info.rank + self.position.step)
+        if meta.get("scaler") and self.scaler.is_enabled():
+            self.scaler.load_state_dict(meta["scaler"])
+        self._pending = None if self.position.phase_done else (tensors, meta["optimizers"])
+        self._log({"event": "resume", "from": str(folder), "step": self.position.step})
+        return str(folder)
+
+    def _restore_optimizers(self, optimizers: dict) -> None:
+        tensors, metas = self._pending
+        for name, opt in optimizers.items():
+            restore_optimizer(f"opt_{name}", opt, tensors, metas[name])
+        self._pending = None
+
+
+def train(options: TrainOptions) -> dict[str, Any]:
+    """Train a model on a corpus (see the module docstring).
+
+    Raises:
+        ConfigError: bad corpus, config or device.
+        TrainingError: NaN or divergence.
+        CheckpointError: --resume without a usable checkpoint.
+    """
+    np.seterr(all="ignore")
+    return Trainer(options).run()

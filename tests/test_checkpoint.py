@@ -1,0 +1,208 @@
+"""Checkpoints: safetensors + JSON, atomic writes, exact resume, and refusing anything else."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from model_helpers import tiny_run_config, write_corpus
+from safetensors.torch import load_file, save_file
+
+from midigan.conditions import Conditions
+from midigan.errors import CheckpointError, TrainingError
+from midigan.model.checkpoint import PRETRAINED_DIR, load_model, recover_folder, write_folder
+from midigan.model.sampler import sample
+from midigan.train.trainer import Trainer, TrainOptions, train
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    return write_corpus(tmp_path_factory.mktemp("corpus"), pieces=18, bars=4, manifest=True)
+
+
+def run(corpus: Path, out: Path, cache: Path, **kwargs) -> dict:
+    config = kwargs.pop("config", None) or tiny_run_config(
+        mle={"epochs": 50}, gan={"epochs": 1, "max_batches": 6}, train={"checkpoint_every": 2, "log_every": 2}
+    )
+    options = TrainOptions(
+        corpus, out, config, device="cpu", seed=5, progress=False, cache_dir=cache, **kwargs
+    )
+    return train(options)
+
+
+@pytest.fixture(scope="module")
+def trained(corpus, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("run")
+    run(corpus, out, out / "cache", max_steps=4)
+    return out
+
+
+def weights(folder: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(folder / "model.safetensors"))
+
+
+def test_run_folder_layout(trained):
+    assert (trained / "config.toml").exists() and (trained / "train_log.jsonl").exists()
+    for phase in ("mle", "gan"):
+        names = sorted(p.name for p in (trained / phase).iterdir())
+        assert names == ["config.json", "model.safetensors", "trainer.json", "trainer.safetensors"]
+    meta = json.loads((trained / "gan" / "config.json").read_text())
+    assert meta["format"] == "midigan-checkpoint" and meta["phase"] == "gan"
+    assert len(meta["corpus"]["fingerprint"]) == 64 and "nll" in meta["metrics"]
+    assert meta["run"]["model"]["hidden"] == 48
+    assert not list(trained.glob(".*.tmp")), "no temporary folder left behind"
+
+
+def test_load_model_gives_back_the_saved_weights(trained):
+    bundle = load_model(trained / "mle")
+    for name, tensor in weights(trained / "mle").items():
+        assert torch.equal(bundle.generator.state_dict()[name], tensor)
+    assert not bundle.generator.training
+    assert load_model(trained).meta["phase"] == "gan", "a run folder loads its GAN model"
+    assert load_model(trained / "gan" / "model.safetensors").meta["phase"] == "gan"
+    piece = sample(bundle, [Conditions(2)], seed=0)[0]
+    assert int(piece.duration.sum()) == 96
+
+
+@pytest.mark.parametrize("stop_at", [2, 6])  # killed in the MLE phase / in the GAN phase
+def test_resume_continues_exactly(corpus, tmp_path, stop_at):
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    run(corpus, straight, tmp_path / "cache", max_steps=4)
+    run(corpus, killed, tmp_path / "cache", max_steps=4, stop_at_step=stop_at)
+    phase = "mle" if stop_at <= 4 else "gan"
+    state = json.loads((killed / phase / "trainer.json").read_text())
+    assert state["position"]["step"] == stop_at and not state["position"]["phase_done"]
+    run(corpus, killed, tmp_path / "cache", max_steps=4, resume=True)
+    for phase in ("mle", "gan"):
+        a, b = weights(straight / phase), weights(killed / phase)
+        assert a.keys() == b.keys()
+        for name in a:
+            assert torch.equal(a[name], b[name]), f"{phase}: {name} differs after resume"
+    log = [json.loads(line) for line in (killed / "train_log.jsonl").read_text().splitlines()]
+    assert any(r.get("event") == "resume" for r in log)
+
+
+def test_resume_without_checkpoint_is_refused(corpus, tmp_path):
+    with pytest.raises(CheckpointError, match="no checkpoint to resume"):
+        run(corpus, tmp_path / "empty", tmp_path / "cache", max_steps=2, resume=True)
+
+
+def test_divergence_stops_with_last_good_checkpoint_intact(corpus, tmp_path, monkeypatch):
+    original = Trainer._mle_step
+
+    def poisoned(self, batch, opt, accum, progress):
+        if self.position.phase_step == 4:
+            with torch.no_grad():
+                self.generator.pitch_head.weight.fill_(float("nan"))
+        original(self, batch, opt, accum, progress)
+
+    monkeypatch.setattr(Trainer, "_mle_step", poisoned)
+    out = tmp_path / "nan"
+    with pytest.raises(TrainingError, match=r"diverged at step 6.*last good checkpoint is .*mle"):
+        run(corpus, out, tmp_path / "cache", max_steps=20)
+    meta = json.loads((out / "mle" / "config.json").read_text())
+    assert meta["step"] == 4
+    assert all(torch.isfinite(t).all() for t in weights(out / "mle").values())
+
+
+# ------------------------------------------------------------------ refusals
+@pytest.fixture
+def checkpoint(trained, tmp_path) -> Path:
+    copy = tmp_path / "ckpt"
+    shutil.copytree(trained / "mle", copy)
+    return copy
+
+
+def test_missing_files_are_refused(checkpoint):
+    (checkpoint / "model.safetensors").unlink()
+    with pytest.raises(CheckpointError, match=r"no model\.safetensors"):
+        load_model(checkpoint)
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
+        load_model(checkpoint / "nowhere")
+
+
+def test_corrupted_weights_are_refused(checkpoint):
+    data = (checkpoint / "model.safetensors").read_bytes()
+    (checkpoint / "model.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="corrupted or not a safetensors"):
+        load_model(checkpoint)
+    (checkpoint / "model.safetensors").write_bytes(b"\x80\x04pickle-ish bytes")
+    with pytest.raises(CheckpointError, match="corrupted or not a safetensors"):
+        load_model(checkpoint)
+
+
+def test_weights_that_do_not_match_the_config_are_refused(checkpoint):
+    tensors = weights(checkpoint)
+    tensors["pitch_head.weight"] = torch.zeros(3, 3)
+    save_file(tensors, str(checkpoint / "model.safetensors"))
+    with pytest.raises(CheckpointError, match=r"pitch_head\.weight has shape \(3, 3\)"):
+        load_model(checkpoint)
+    del tensors["pitch_head.weight"]
+    save_file(tensors, str(checkpoint / "model.safetensors"))
+    with pytest.raises(CheckpointError, match=r"missing pitch_head\.weight"):
+        load_model(checkpoint)
+
+
+def test_config_from_another_model_is_refused(checkpoint):
+    meta = json.loads((checkpoint / "config.json").read_text())
+    meta["model"]["hidden"] = 64
+    (checkpoint / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="different models"):
+        load_model(checkpoint)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda m: m.update(format_version=99), "format version 99"),
+        (lambda m: m.update(format="something-else"), "not a midigan checkpoint"),
+        (lambda m: m.pop("vocab"), "no 'vocab' section"),
+        (lambda m: m["model"].update(colour=1), "invalid model or vocabulary"),
+    ],
+)
+def test_unreadable_config_is_refused(checkpoint, edit, message):
+    meta = json.loads((checkpoint / "config.json").read_text())
+    edit(meta)
+    (checkpoint / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match=message):
+        load_model(checkpoint)
+
+
+def test_config_that_is_not_json_is_refused(checkpoint):
+    (checkpoint / "config.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="not valid JSON"):
+        load_model(checkpoint)
+
+
+def test_a_pickle_file_is_not_a_checkpoint(tmp_path):
+    path = tmp_path / "model.pt"
+    path.write_bytes(b"\x80\x04")
+    with pytest.raises(CheckpointError, match="not a checkpoint"):
+        load_model(path)
+
+
+def test_shipped_model_and_its_mle_baseline_load_and_sample():
+    bundle = load_model(None)
+    assert bundle.meta["format"] == "midigan-checkpoint" and bundle.meta["phase"] == "gan"
+    piece = sample(bundle, [Conditions.from_text(4, "3/4", "G", "G D")], seed=1)[0]
+    assert int(piece.duration.sum()) == 4 * 36
+    baseline = load_model(PRETRAINED_DIR / "mle")
+    assert baseline.meta["phase"] == "mle"
+    assert baseline.meta["corpus"]["fingerprint"] == bundle.meta["corpus"]["fingerprint"]
+    assert baseline.vocab == bundle.vocab
+
+
+# ------------------------------------------------------------------ atomic folders
+def test_write_folder_replaces_atomically_and_recovers_an_interrupted_swap(tmp_path):
+    target = tmp_path / "ckpt"
+    write_folder(target, {"a.txt": b"one"})
+    write_folder(target, {"a.txt": b"two", "b.txt": b"x"})
+    assert (target / "a.txt").read_bytes() == b"two" and (target / "b.txt").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
+    # a kill between "old aside" and "new in" leaves only the .old twin
+    target.rename(tmp_path / ".ckpt.old")
+    recover_folder(target)
+    assert (target / "a.txt").read_bytes() == b"two"

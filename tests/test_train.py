@@ -1,0 +1,242 @@
+"""Training: the corpus cache, batching, a tiny overfit, a GAN step, the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from conftest import make_score
+from model_helpers import tiny_bundle, tiny_run_config, write_corpus
+
+from midigan.cli import main
+from midigan.conditions import Conditions
+from midigan.errors import ConfigError
+from midigan.model.checkpoint import load_model
+from midigan.model.conditioning import conditions_timeline, stack_timelines
+from midigan.model.config import DiscriminatorConfig, GANConfig
+from midigan.model.discriminator import Discriminator
+from midigan.model.sampler import sample
+from midigan.representations.streams import NoteStreams
+from midigan.train import dataset
+from midigan.train.dataset import collate, corpus_entries, epoch_batches, load_corpus, windows
+from midigan.train.gan import GeneratorObjective, discriminator_loss, generator_loss, judge, real_window
+from midigan.train.trainer import TrainOptions, train
+
+
+# ------------------------------------------------------------------ corpus
+def test_any_midi_folder_is_a_corpus_split_by_hash(tmp_path):
+    folder = write_corpus(tmp_path / "mine", pieces=40)
+    entries = corpus_entries(folder)
+    assert len(entries) == 40 and all(e.style is None for e in entries)
+    splits = {e.split for e in entries}
+    assert "train" in splits and splits <= {"train", "valid", "test"}
+    assert [e.split for e in entries] == [e.split for e in corpus_entries(folder)], "stable"
+
+
+def test_manifest_gives_split_and_style(tmp_path):
+    folder = write_corpus(tmp_path / "c", pieces=6, manifest=True)
+    entries = corpus_entries(folder)
+    assert [e.split for e in entries].count("valid") == 1 and {e.style for e in entries} == {"folk"}
+
+
+def test_tokenized_corpus_is_cached_and_never_reparsed(tmp_path, monkeypatch):
+    folder = write_corpus(tmp_path / "c", pieces=8)
+    first = load_corpus(folder, cache_dir=tmp_path / "cache")
+    assert len(list((tmp_path / "cache").glob("streams-*.npz"))) == 1
+
+    def refuse(entry):
+        raise AssertionError("parsed again")
+
+    monkeypatch.setattr(dataset, "read_streams", refuse)
+    again = load_corpus(folder, cache_dir=tmp_path / "cache")
+    assert np.array_equal(first.events, again.events) and again.vocab == first.vocab
+    assert [t.bar_starts.tolist() for t in again.timelines] == [
+        t.bar_starts.tolist() for t in first.timelines
+    ]
+    monkeypatch.undo()
+    make_score([(60, 0, 48)]).save(folder / "tune000.mid")  # a file changes: new fingerprint
+    changed = load_corpus(folder, cache_dir=tmp_path / "cache")
+    assert changed.fingerprint != first.fingerprint
+
+
+def test_events_and_conditions_are_those_of_the_streams(tmp_path):
+    folder = write_corpus(tmp_path / "c", pieces=3, meter=(3, 4))
+    corpus = load_corpus(folder, cache_dir=tmp_path / "cache")
+    streams = dataset.read_streams(corpus_entries(folder)[0])
+    encoded = corpus.vocab.encode(streams)
+    piece = corpus.events[corpus.offsets[0] : corpus.offsets[1]]
+    for column, name in enumerate(dataset.EVENT_COLUMNS):
+        assert np.array_equal(piece[:, column], encoded[name]), name
+
+
+def test_not_a_corpus_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="no MIDI files"):
+        corpus_entries(tmp_path)
+    with pytest.raises(ConfigError, match="not a folder"):
+        corpus_entries(tmp_path / "missing")
+
+
+def test_batches_are_fixed_by_seed_and_epoch_and_sharded_evenly():
+    items = [dataset.Window(i, 0, 1 + i % 7) for i in range(101)]
+    a, b = epoch_batches(items, 8, seed=1, epoch=3), epoch_batches(items, 8, seed=1, epoch=3)
+    assert a == b and a != epoch_batches(items, 8, seed=1, epoch=4)
+    shards = [epoch_batches(items, 8, 1, 3, rank=r, world=2) for r in (0, 1)]
+    assert len(shards[0]) == len(shards[1]) == len(a) // 2
+    seen = [w for shard in shards for batch in shard for w in batch]
+    assert len(seen) == len(set(seen))
+
+
+def test_windows_continue_from_the_real_previous_event(tmp_path):
+    corpus = load_corpus(write_corpus(tmp_path / "c", pieces=2, bars=8), cache_dir=tmp_path / "cache")
+    cut = windows(corpus, np.array([0]), seq_len=5)
+    assert len(cut) >= 2 and cut[1].start == cut[0].stop
+    batch = collate(corpus, cut[:2], bos=(90, 91, 92))
+    assert batch["prev"][0].tolist() == [90, 91, 92]
+    assert batch["prev"][1].tolist() == corpus.events[cut[1].start - 1, :3].tolist()
+    assert batch["start"][1] == corpus.onset[cut[1].start] > 0
+
+
+# ------------------------------------------------------------------ learning
+def test_tiny_overfit_reproduces_the_training_melodies(tmp_path):
+    """Loss falls, and greedy samples on the training pieces' conditions are those pieces."""
+    folder = tmp_path / "three"
+    folder.mkdir()
+    melodies = {
+        2: [(60, 0, 12), (64, 12, 12), (67, 24, 24), (72, 48, 24), (67, 72, 24)],
+        3: [(67, 0, 24), (65, 24, 12), (64, 36, 12), (62, 48, 48), (60, 96, 48)],
+        4: [
+            (72, 0, 12),
+            (71, 12, 12),
+            (69, 24, 24),
+            (67, 48, 48),
+            (65, 96, 48),
+            (64, 144, 24),
+            (60, 168, 24),
+        ],
+    }
+    rows = []
+    for bars, notes in melodies.items():
+        make_score(notes, end_tick=bars * 48).save(folder / f"m{bars}.mid")
+        rows.append({"id": f"m{bars}", "path": f"m{bars}.mid", "split": "train", "style": "folk"})
+    (folder / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    config = tiny_run_config(
+        model={"hidden": 64, "embed": 32, "z_dim": 2},
+        data={"batch_size": 3},
+        mle={"epochs": 150, "lr": 0.01, "warmup_steps": 1},
+        gan={"epochs": 0},
+        train={"log_every": 10, "checkpoint_every": 1000},
+    )
+    out = tmp_path / "run"
+    train(
+        TrainOptions(folder, out, config, device="cpu", seed=0, progress=False, cache_dir=tmp_path / "cache")
+    )
+    losses = [
+        r["loss"] for r in map(json.loads, (out / "train_log.jsonl").read_text().splitlines()) if "loss" in r
+    ]
+    assert losses[-1] < 0.1 * losses[0]
+    bundle = load_model(out / "mle")
+    requests = [Conditions(bars) for bars in melodies]
+    for (bars, notes), piece in zip(
+        melodies.items(), sample(bundle, requests, temperature=0, seed=0), strict=True
+    ):
+        got = [(n.pitch, n.onset, n.duration) for n in piece.to_score().tracks[0].notes]
+        assert got == notes, f"{bars}-bar melody"
+
+
+def test_gan_steps_move_generated_features_toward_the_real_ones():
+    """On a toy distribution (one fixed two-note motif), feature matching pulls the generator to it."""
+    torch.manual_seed(0)
+    bundle = tiny_bundle(seed=0)
+    gen, cfg = bundle.generator.train(), bundle.config
+    critic = Discriminator(DiscriminatorConfig(embed=16, hidden=16, dropout=0.0), cfg)
+    B, T = 16, 12
+    real_pitch = torch.tensor([6, 10] * (T // 2)).expand(B, T)  # pitch ids of G4, B4
+    timeline = stack_timelines([conditions_timeline(Conditions(4))] * B)
+    batch = {
+        "pitch": real_pitch,
+        "duration": torch.full((B, T), 7),  # 12 ticks: quarter notes
+        "velocity": torch.full((B, T), 5),
+        "conditions": timeline.at(torch.arange(T).expand(B, T) * 12),
+        "mask": torch.ones(B, T, dtype=torch.bool),
+        "prev": torch.tensor([cfg.n_pitch, cfg.n_duration, cfg.n_velocity]).expand(B, 3),
+        "mode": torch.zeros(B, dtype=torch.int64),
+        "style": torch.zeros(B, dtype=torch.int64),
+        "start": torch.zeros(B, dtype=torch.int64),
+    }
+    sizes = (cfg.n_pitch, cfg.n_duration, cfg.n_velocity)
+    objective = GeneratorObjective(gen)
+    gan = GANConfig(lambda_mle=0.0, lambda_adv=0.1, lambda_fm=1.0)
+    opt_g = torch.optim.Adam(gen.parameters(), 1e-2, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(critic.parameters(), 1e-2, betas=(0.5, 0.999))
+    real = real_window(batch, sizes, 0, T)
+    target = real.streams[0].mean((0, 1))
+
+    def distance(out) -> float:  # L1 gap of the pitch histograms
+        return float((out["fake_pitch"].detach().mean((0, 1)) - target).abs().sum())
+
+    before = []
+    for _ in range(40):
+        out = objective(batch, timeline, 0, T, 1.0)
+        before.append(distance(out))
+        fake = {k: v.detach() for k, v in out.items() if k.startswith("fake_")}
+        rl, fl, _, _ = judge(critic, real, fake, batch, 0.0)
+        opt_d.zero_grad()
+        discriminator_loss(rl, fl, 0.1).backward()
+        opt_d.step()
+        _, fl, rf, ff = judge(critic, real, out, batch, 0.0)
+        loss, _ = generator_loss(out, fl, rf, ff, gan)
+        opt_g.zero_grad()
+        loss.backward()
+        opt_g.step()
+    assert np.mean(before[-5:]) < 0.25 * np.mean(before[:5])
+
+
+# ------------------------------------------------------------------ CLI
+def test_cli_dry_run_writes_both_checkpoints(tmp_path, monkeypatch):
+    monkeypatch.setenv("MIDIGAN_CACHE_DIR", str(tmp_path / "cache"))
+    corpus = write_corpus(tmp_path / "c", pieces=8, manifest=True)
+    out = tmp_path / "run"
+    result = CliRunner().invoke(
+        main,
+        ["train", "--corpus", str(corpus), "--out", str(out), "--config", "tiny", "--dry-run", "--quiet"],
+    )
+    assert result.exit_code == 0, result.output
+    assert (out / "mle" / "model.safetensors").exists() and (out / "gan" / "model.safetensors").exists()
+    steps = [r for r in map(json.loads, (out / "train_log.jsonl").read_text().splitlines()) if "loss" in r]
+    assert [r["step"] for r in steps] == [1, 2]
+    assert "[model]" in (out / "config.toml").read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--device", "cuda"], "no CUDA device" if not torch.cuda.is_available() else None),
+        (["--device", "tpu"], "use auto, cpu, cuda"),
+        (["--config", "nonexistent-preset"], "no config file or preset"),
+    ],
+)
+def test_cli_errors_are_one_plain_line(tmp_path, monkeypatch, args, message):
+    if message is None:
+        pytest.skip("CUDA present")
+    monkeypatch.setenv("MIDIGAN_CACHE_DIR", str(tmp_path / "cache"))
+    corpus = write_corpus(tmp_path / "c", pieces=4)
+    bad_config = tmp_path / "bad.toml"
+    bad_config.write_text("[model]\nhiden = 3\n")
+    result = CliRunner().invoke(main, ["train", "--corpus", str(corpus), "--out", str(tmp_path / "r"), *args])
+    assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output
+    result = CliRunner().invoke(
+        main, ["train", "--corpus", str(corpus), "--out", str(tmp_path / "r"), "--config", str(bad_config)]
+    )
+    assert result.exit_code == 1 and "unknown key(s) hiden" in result.output
+
+
+def test_streams_roundtrip_of_sampled_piece_is_a_score(tmp_path):
+    piece = sample(tiny_bundle(), [Conditions.from_text(2, "2/4", "Bb")], seed=3)[0]
+    assert isinstance(piece, NoteStreams)
+    score = piece.to_score()
+    score.save(tmp_path / "x.mid")
+    assert Path(tmp_path / "x.mid").stat().st_size > 0
