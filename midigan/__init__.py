@@ -25,8 +25,8 @@ _EXPORTS: dict[str, str] = {
     "EventTokens": "midigan.representations.events",
     "NoteStreams": "midigan.representations.streams",
     "MidiganError": "midigan.errors",
-    "compose": "midigan.compose",
-    "load_model": "midigan.compose",
+    "compose": "midigan.composer",  # module named as a noun: a module `compose` would shadow the function
+    "load_model": "midigan.composer",
     "Piece": "midigan.piece",
 }
 

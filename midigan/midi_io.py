@@ -30,10 +30,10 @@ import io as _io
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import mido
 import numpy as np
-import symusic
 
 from midigan.errors import MidiReadError, MidiWriteError, TheoryError
 from midigan.io import write_atomic
@@ -49,6 +49,9 @@ from midigan.score import (
     Track,
 )
 from midigan.theory import parse_chord
+
+if TYPE_CHECKING:
+    import symusic
 
 CHORD_MARKER_PREFIX = "chord:"
 """Marker text that carries a chord label: ``chord:F#m7``, ``chord:N.C.``."""
@@ -135,6 +138,8 @@ def score_from_midi_bytes(data: bytes, name: str = "<bytes>") -> tuple[Score, Qu
     Raises:
         MidiReadError: empty, truncated, not a MIDI file, or SMPTE/zero timing.
     """
+    import symusic  # imported here: 0.1 s that writing MIDI (the compose path) never needs
+
     tpq = _check_header(data, name)
     try:
         source = symusic.Score.from_midi(data)

@@ -1,0 +1,107 @@
+"""`midigan compose`: options in, files out, one line per file and a short summary."""
+
+from __future__ import annotations
+
+import click
+
+from midigan.cli import run_guarded
+
+EXAMPLES = """Examples:
+
+\b
+  midigan compose --bars 16
+  midigan compose --bars 8 --key Am --chords "Am F C G" --seed 3 --format mid,png -o tune.mid
+  midigan compose --bars 32 --key D --meter 6/8 --style irish -n 4 -o jigs/
+  midigan compose --bars 8 --primer my_idea.mid
+"""
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXAMPLES)
+@click.option("--bars", type=int, default=16, show_default=True, help="Length in bars (exact).")
+@click.option(
+    "--key", default=None, help="C, Am, F#m, Bb... [default: the primer's, or one the style favours]"
+)
+@click.option("--meter", default=None, help="4/4, 3/4, 6/8, 2/4... [default: the primer's, or 4/4]")
+@click.option(
+    "--tempo", type=float, default=None, help="Quarter notes per minute [default: by style and meter]."
+)
+@click.option("--style", default=None, help="folk, irish, fiddle or chorale [default: folk].")
+@click.option(
+    "--chords",
+    default=None,
+    help='One chord a bar, cycled: "C G Am F"; "|" between bars holding several: "C G | Am".',
+)
+@click.option(
+    "--seed", type=int, default=None, help="Same seed, same model -> the same files [default: random]."
+)
+@click.option(
+    "--temperature",
+    type=float,
+    default=None,
+    help="Below 1 safer, above 1 bolder [default: the model's tuned temperature].",
+)
+@click.option("-n", "count", type=int, default=1, show_default=True, help="Number of pieces.")
+@click.option(
+    "-o",
+    "--out",
+    default=None,
+    metavar="PATH",
+    help="Output file, or folder when -n > 1 [default: ./midigan-SEED.mid].",
+)
+@click.option("--primer", default=None, metavar="FILE", help="A MIDI/ABC/MusicXML phrase to continue.")
+@click.option(
+    "--model", default=None, metavar="PATH", help="A checkpoint from `midigan train` [default: shipped]."
+)
+@click.option("--no-accompaniment", is_flag=True, help="Melody only: no chord and bass tracks.")
+@click.option("--strict-key", is_flag=True, help="Forbid notes outside the key's scale.")
+@click.option(
+    "--format", "formats", multiple=True, metavar="LIST",
+    help="mid, musicxml, wav, png; comma-separated or repeated [default: by -o's extension, else mid].",
+)  # fmt: skip
+@click.option("--device", default=None, help="cpu or cuda [default: cuda for large batches when present].")
+def compose(
+    bars: int,
+    key: str | None,
+    meter: str | None,
+    tempo: float | None,
+    style: str | None,
+    chords: str | None,
+    seed: int | None,
+    temperature: float | None,
+    count: int,
+    out: str | None,
+    primer: str | None,
+    model: str | None,
+    no_accompaniment: bool,
+    strict_key: bool,
+    formats: tuple[str, ...],
+    device: str | None,
+) -> None:
+    """Compose new pieces from the shipped model (or your own with --model)."""
+    from midigan.composer import compose_to_files
+
+    pieces, paths = run_guarded(
+        compose_to_files,
+        out,
+        formats,
+        bars=bars,
+        key=key,
+        meter=meter,
+        tempo=tempo,
+        chords=chords,
+        style=style,
+        primer=primer,
+        seed=seed,
+        temperature=temperature,
+        n=count,
+        model=model,
+        accompaniment=not no_accompaniment,
+        strict_key=strict_key,
+        device=device,
+    )
+    for path in paths:
+        click.echo(str(path))
+    for piece in pieces[:4]:
+        click.echo(piece.describe(), err=True)
+    if len(pieces) > 4:
+        click.echo(f"... and {len(pieces) - 4} more pieces", err=True)

@@ -1,0 +1,27 @@
+"""`midigan render`: a MIDI (or ABC/MusicXML) file to WAV, piano-roll PNG and/or MusicXML."""
+
+from __future__ import annotations
+
+import click
+
+from midigan.cli import run_guarded
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("file")
+@click.option(
+    "--wav", default=None, metavar="OUT", help="Audio through fluidsynth and a General MIDI SoundFont."
+)
+@click.option("--png", default=None, metavar="OUT", help="Piano-roll picture.")
+@click.option("--musicxml", default=None, metavar="OUT", help="Notation for MuseScore, Sibelius, Finale...")
+@click.option(
+    "--soundfont", default=None, metavar="SF2", help="SoundFont for --wav [default: the system GM one]."
+)
+def render(file: str, wav: str | None, png: str | None, musicxml: str | None, soundfont: str | None) -> None:
+    """Render FILE to --wav, --png and/or --musicxml (at least one)."""
+    if not (wav or png or musicxml):
+        raise click.UsageError("say what to render: --wav OUT, --png OUT and/or --musicxml OUT")
+    from midigan.export import render_file
+
+    for path in run_guarded(render_file, file, wav=wav, png=png, musicxml=musicxml, soundfont=soundfont):
+        click.echo(str(path))

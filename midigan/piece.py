@@ -1,0 +1,207 @@
+"""`Piece`: what :func:`midigan.compose` hands a musician.
+
+A Piece is a finished :class:`~midigan.score.Score` (melody, and usually chords and
+bass) together with the request it answers (the :class:`~midigan.conditions.Conditions`
+and the seed), so a piece can say what it is, be saved in any format we write, and
+be handed to the libraries musicians already use (pretty_midi, music21, mido). Those
+libraries are imported only when a conversion asks for them.
+"""
+
+from __future__ import annotations
+
+import io
+from itertools import pairwise
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from midigan.score import TPQ, Score, Track
+from midigan.theory import chord_symbol, pitch_class_name
+
+if TYPE_CHECKING:
+    from midigan.conditions import Conditions
+    from midigan.score import Tempo
+
+MELODY_TRACK_NAME = "Melody"
+
+
+class PieceNote(NamedTuple):
+    """One melody note, timed both on the tick grid and in seconds (absolute, from the start)."""
+
+    pitch: int
+    velocity: int
+    onset_ticks: int
+    duration_ticks: int
+    onset_seconds: float
+    duration_seconds: float
+
+    @property
+    def name(self) -> str:
+        """Scientific pitch name, e.g. 'F#4' (middle C is C4)."""
+        return f"{pitch_class_name(self.pitch)}{self.pitch // 12 - 1}"
+
+    @property
+    def offset_ticks(self) -> int:
+        return self.onset_ticks + self.duration_ticks
+
+
+class Piece:
+    """A composed piece: a Score plus the conditions and seed it was made from.
+
+    Attributes:
+        score: the music; edit it freely, every method reads it afresh.
+        conditions: the request the model answered (None for a piece built by hand).
+        seed: the random seed that reproduces it with the same model (None if unknown).
+    """
+
+    def __init__(self, score: Score, conditions: Conditions | None = None, seed: int | None = None) -> None:
+        self.score = score
+        self.conditions = conditions
+        self.seed = seed
+
+    # ----------------------------------------------------------------- views
+    @property
+    def melody(self) -> Track:
+        """The melody track: the one named "Melody", else the first."""
+        for track in self.score.tracks:
+            if track.name == MELODY_TRACK_NAME:
+                return track
+        if not self.score.tracks:
+            return Track(MELODY_TRACK_NAME)
+        return self.score.tracks[0]
+
+    @property
+    def notes(self) -> list[PieceNote]:
+        """The melody's notes in time order, with ticks and seconds."""
+        tempos = sorted(self.score.tempos, key=lambda t: t.tick)
+        out = []
+        for note in sorted(self.melody.notes, key=lambda n: (n.onset, n.pitch)):
+            start = ticks_to_seconds(note.onset, tempos)
+            stop = ticks_to_seconds(note.offset, tempos)
+            out.append(PieceNote(note.pitch, note.velocity, note.onset, note.duration, start, stop - start))
+        return out
+
+    @property
+    def bars(self) -> int:
+        """Number of bars (the piece ends on a barline)."""
+        return self.score.bar_count
+
+    @property
+    def key(self) -> str | None:
+        """Key name at the start, e.g. 'Am' (None when unknown)."""
+        key = self.score.key_at(0)
+        return key.name if key else None
+
+    @property
+    def meter(self) -> str:
+        """Time signature at the start, e.g. '6/8'."""
+        return self.score.meter_at(0).name
+
+    @property
+    def tempo(self) -> float:
+        """Tempo at the start in quarter notes per minute (what a DAW shows as BPM)."""
+        return self.score.tempos[0].qpm if self.score.tempos else 120.0
+
+    @property
+    def chords(self) -> list[str]:
+        """Chord symbols bar by bar; a bar holding several chords lists them with spaces."""
+        starts = self.score.bar_starts()
+        out = []
+        for bar_start, bar_end in pairwise(starts):
+            inside = [c for c in self.score.chords if bar_start < c.tick < bar_end]
+            first = self.score.chord_at(bar_start)
+            labels = ([first] if first else []) + inside
+            out.append(" ".join(chord_symbol(c.root, c.quality) for c in labels))
+        return out
+
+    @property
+    def progression(self) -> str:
+        """The chords in the syntax `compose(chords=...)` accepts: 'C | G | Am F | C'."""
+        return " | ".join(bar or "N.C." for bar in self.chords)
+
+    @property
+    def duration_seconds(self) -> float:
+        """Length of the piece in seconds, to the final barline."""
+        return ticks_to_seconds(self.score.end, sorted(self.score.tempos, key=lambda t: t.tick))
+
+    # ----------------------------------------------------------- conversions
+    def save(self, path: str | Path) -> Path:
+        """Write the piece; the format follows the extension: .mid, .musicxml/.xml, .wav, .png.
+
+        The file appears whole or not at all (temp file + rename).
+
+        Raises:
+            MidiWriteError: unknown extension or unwritable location.
+            RenderError: WAV/PNG/MusicXML could not be produced (e.g. fluidsynth missing).
+        """
+        from midigan.export import export
+
+        return export(self.score, path)
+
+    def to_midi_bytes(self) -> bytes:
+        """The type-1 Standard MIDI File, as bytes."""
+        from midigan.midi_io import midi_bytes
+
+        return midi_bytes(self.score)
+
+    def to_mido(self) -> Any:
+        """A `mido.MidiFile` of the piece (the same bytes :meth:`save` writes)."""
+        import mido
+
+        return mido.MidiFile(file=io.BytesIO(self.to_midi_bytes()))
+
+    def to_pretty_midi(self) -> Any:
+        """A `pretty_midi.PrettyMIDI` of the piece (times in seconds)."""
+        import pretty_midi
+
+        return pretty_midi.PrettyMIDI(io.BytesIO(self.to_midi_bytes()))
+
+    def to_music21(self) -> Any:
+        """A `music21.stream.Score` of the piece, one part per track."""
+        from midigan.music21_io import to_music21
+
+        return to_music21(self.score)
+
+    def show_pianoroll(self, path: str | Path | None = None) -> Any:
+        """Draw the piano roll: to a PNG file at `path`, or return the matplotlib Figure.
+
+        Returns:
+            The path written, or the Figure when `path` is None (for notebooks).
+        """
+        from midigan.export.png import pianoroll_figure, write_pianoroll
+
+        if path is None:
+            return pianoroll_figure(self.score, title=self.describe())
+        return write_pianoroll(self.score, path, title=self.describe())
+
+    # ------------------------------------------------------------- printing
+    def describe(self) -> str:
+        """One line a musician reads: bars, meter, key, tempo, opening chords."""
+        bars = self.bars
+        parts = [f"{bars} bar{'s' if bars != 1 else ''}", self.meter]
+        if self.key:
+            parts.append(self.key)
+        parts.append(f"{self.tempo:g} bpm")
+        chords = self.chords
+        if any(chords):
+            shown = " | ".join(chords[:8]) + (" | ..." if len(chords) > 8 else "")
+            parts.append(f"chords {shown}")
+        if self.seed is not None:
+            parts.append(f"seed {self.seed}")
+        return ", ".join(parts)
+
+    def __repr__(self) -> str:
+        tracks = ", ".join(t.name or "?" for t in self.score.tracks)
+        return f"<Piece: {self.describe()}; {len(self.melody.notes)} melody notes; tracks: {tracks}>"
+
+
+def ticks_to_seconds(tick: int, tempos: list[Tempo]) -> float:
+    """Seconds from the start to `tick` under a tempo map sorted by tick (120 qpm if empty)."""
+    seconds = 0.0
+    position = 0
+    qpm = 120.0
+    for tempo in tempos:
+        if tempo.tick >= tick:
+            break
+        seconds += (tempo.tick - position) / TPQ * 60.0 / qpm
+        position, qpm = tempo.tick, tempo.qpm
+    return seconds + (tick - position) / TPQ * 60.0 / qpm

@@ -1,0 +1,102 @@
+"""Primers: a musician's phrase, read, moved into the requested key, and handed to the model.
+
+:func:`read_primer` takes the melody of any file midigan reads (by the melody rule of
+:mod:`midigan.melody`) with its meter, tempo and key (the key signature, else the best
+Krumhansl-Kessler fit). :func:`move_primer` transposes it into the key asked for, the
+shortest way, through the relative key when the modes differ. :func:`primer_streams`
+turns it into the note streams the sampler teacher-forces and then copies verbatim,
+without the trailing rest, so the model continues right where the last note ends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from midigan.errors import ConfigError, MidiganError, MidiReadError
+from midigan.piece import MELODY_TRACK_NAME
+from midigan.score import KeySignature, Meter, Score, Tempo
+
+if TYPE_CHECKING:
+    from midigan.representations.streams import NoteStreams
+
+
+def read_primer(primer: str | Path | Score) -> Score:
+    """The primer's melody as a one-track Score ("Melody"), with its first meter, tempo and key.
+
+    Raises:
+        MidiReadError: unreadable file, or no pitched notes.
+        ConfigError: `primer` is neither a path nor a Score.
+    """
+    from midigan.melody import extract_melody
+
+    if isinstance(primer, Score):
+        source, name = primer, "primer"
+    elif isinstance(primer, (str, Path)):
+        from midigan.io import load_score
+
+        source, name = load_score(primer), str(primer)
+    else:
+        raise ConfigError(f"primer must be a file path or a Score (got {type(primer).__name__})")
+    try:
+        track = extract_melody(source)
+    except MidiganError as e:  # the melody rule found no pitched notes
+        raise MidiReadError(f"{name}: no melody to continue ({e})") from e
+    track.name = MELODY_TRACK_NAME
+    melody = Score(
+        tracks=[track],
+        tempos=sorted(source.tempos, key=lambda t: t.tick)[:1] or [Tempo(0, 120.0)],
+        meters=sorted(source.meters, key=lambda m: m.tick)[:1] or [Meter(0, 4, 4)],
+        title=source.title,
+    )
+    first_key = source.key_at(0)
+    if first_key is None:
+        from midigan.music21_io import detect_key  # pure Python; music21 itself stays unimported
+
+        tonic, mode = detect_key(melody, [(t, m) for m in ("major", "minor") for t in range(12)])
+        first_key = KeySignature(0, tonic, mode)
+    melody.keys = [KeySignature(0, first_key.tonic, first_key.mode)]
+    return melody
+
+
+def move_primer(melody: Score, key: tuple[int, str]) -> Score:
+    """A copy of the primer transposed into `key` (see :func:`transposition`)."""
+    moved = melody.transpose(transposition(melody.keys[0], key))
+    moved.keys = [KeySignature(0, *key)]
+    return moved
+
+
+def transposition(source: KeySignature, target: tuple[int, str]) -> int:
+    """Semitones (-5..+6) that move a melody in `source` into `target`.
+
+    Same mode: tonic to tonic. Different mode: through the relative key (C major ->
+    A minor is 0), so every note keeps its place in the scale.
+    """
+    tonic, mode = target
+    origin = source.tonic
+    if source.mode != mode:
+        origin = (origin + (9 if source.mode == "major" else 3)) % 12
+    shift = (tonic - origin) % 12
+    return shift - 12 if shift > 6 else shift
+
+
+def primer_streams(moved: Score, style: str | None) -> NoteStreams:
+    """The (moved) primer as note streams in its own key, trailing rests dropped."""
+    from midigan.representations.streams import REST, NoteStreams
+
+    streams = NoteStreams.from_score(moved, style=style, to_c=False)
+    keep = len(streams)
+    while keep > 0 and int(streams.pitch[keep - 1]) == REST:
+        keep -= 1
+    if keep == len(streams):
+        return streams
+    events = [f.name for f in fields(streams) if _per_event(getattr(streams, f.name), len(streams))]
+    return replace(streams, **{name: getattr(streams, name)[:keep] for name in events})
+
+
+def _per_event(value: object, count: int) -> bool:
+    """An array with one entry per event (pitch, duration, onset, conditions...)."""
+    return isinstance(value, np.ndarray) and value.shape[:1] == (count,)

@@ -1,0 +1,176 @@
+"""Exports: piano-roll PNG, WAV through fluidsynth, MusicXML, and `midigan render`."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from conftest import make_score
+
+from midigan.arrange import arrange
+from midigan.cli import main
+from midigan.errors import RenderError
+from midigan.export import export, parse_formats
+from midigan.export import wav as wav_module
+from midigan.export.png import COLOURS, write_pianoroll
+from midigan.io import new_file_mode
+from midigan.midi_io import write_midi
+from midigan.score import ChordLabel, Score
+
+HAVE_FLUIDSYNTH = shutil.which("fluidsynth") is not None
+needs_fluidsynth = pytest.mark.skipif(not HAVE_FLUIDSYNTH, reason="fluidsynth not installed (CI installs it)")
+
+
+@pytest.fixture
+def band() -> Score:
+    """Four bars of 4/4 at 120 qpm: melody plus chords and bass (8 seconds)."""
+    notes = [(72 + (i % 5), i * 12, 12, 96) for i in range(16)]
+    melody = make_score(notes, end_tick=4 * 48)
+    return arrange(melody, [ChordLabel(i * 48, r, "maj") for i, r in enumerate((0, 5, 7, 0))])
+
+
+def _png_pixels(path: Path) -> np.ndarray:
+    from matplotlib.image import imread
+
+    return imread(path)
+
+
+def test_pianoroll_png_has_every_track_colour(tmp_path: Path, band: Score) -> None:
+    out = write_pianoroll(band, tmp_path / "roll.png", title="test")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    pixels = (_png_pixels(out)[..., :3] * 255).round().astype(int)
+    assert pixels.shape[0] >= 400 and pixels.shape[1] >= 500
+    for colour in COLOURS[:3]:  # melody, chords, bass each drawn in their colour (opacity = velocity)
+        rgb = np.array([int(colour[i : i + 2], 16) for i in (1, 3, 5)])
+        blends = [255 * (1 - a) + rgb * a for a in np.linspace(0.45, 1.0, 12)]
+        close = np.min([np.abs(pixels - b).sum(axis=-1) for b in blends], axis=0) < 20
+        assert close.sum() > 1000, colour
+    assert [p.name for p in tmp_path.iterdir()] == ["roll.png"]
+
+
+@needs_fluidsynth
+def test_wav_render_is_audible_and_as_long_as_the_piece(tmp_path: Path, band: Score) -> None:
+    out = wav_module.render_wav(band, tmp_path / "band.wav")
+    assert out.stat().st_mode & 0o777 == new_file_mode()
+    with wave.open(str(out)) as handle:
+        assert handle.getframerate() == 44100
+        assert handle.getsampwidth() == 2
+        frames = handle.readframes(handle.getnframes())
+        seconds = handle.getnframes() / handle.getframerate()
+    samples = np.frombuffer(frames, dtype=np.int16).astype(np.float64)
+    assert 8.0 <= seconds <= 8.0 + 3.0  # four bars at 120 qpm, plus the release tail
+    assert np.sqrt(np.mean(samples**2)) > 300  # not silence
+    assert [p.name for p in tmp_path.iterdir()] == ["band.wav"]  # no temp file left
+
+
+def test_missing_fluidsynth_names_the_debian_packages(
+    tmp_path: Path, band: Score, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(wav_module.shutil, "which", lambda name: None)
+    with pytest.raises(RenderError, match="apt-get install fluidsynth fluid-soundfont-gm"):
+        export(band, tmp_path / "x.wav")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_soundfont_names_the_debian_package(
+    tmp_path: Path, band: Score, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(wav_module, "SOUNDFONT_CANDIDATES", (str(tmp_path / "none.sf2"),))
+    monkeypatch.delenv(wav_module.SOUNDFONT_ENV, raising=False)
+    monkeypatch.setattr(wav_module.shutil, "which", lambda name: "/bin/true")
+    with pytest.raises(RenderError, match="fluid-soundfont-gm"):
+        export(band, tmp_path / "x.wav")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_musicxml_export_reads_back_with_its_parts(tmp_path: Path, band: Score) -> None:
+    pytest.importorskip("music21")
+    from music21 import converter
+
+    out = export(band, tmp_path / "band.musicxml")
+    parsed = converter.parse(str(out))
+    assert len(parsed.parts) == 3
+    assert len(parsed.parts[0].getElementsByClass("Measure")) == 4
+
+
+def test_parse_formats_accepts_lists_and_repeats() -> None:
+    assert parse_formats(["mid,png", "wav", "png", "midi", "xml"]) == ["mid", "png", "wav", "musicxml"]
+    with pytest.raises(Exception, match="unknown format 'mp3'"):
+        parse_formats(["mp3"])
+
+
+# ------------------------------------------------------------------ CLI
+def test_render_cli_writes_each_asked_output(tmp_path: Path, band: Score) -> None:
+    source = write_midi(band, tmp_path / "band.mid")
+    args = [
+        "render",
+        str(source),
+        "--png",
+        str(tmp_path / "b.png"),
+        "--musicxml",
+        str(tmp_path / "b.musicxml"),
+    ]
+    if HAVE_FLUIDSYNTH:
+        args += ["--wav", str(tmp_path / "b.wav")]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    written = [Path(line) for line in result.output.split()]
+    assert all(p.stat().st_size > 1000 for p in written)
+    assert len(written) == (3 if HAVE_FLUIDSYNTH else 2)
+
+
+def test_render_cli_needs_an_output(tmp_path: Path, band: Score) -> None:
+    source = write_midi(band, tmp_path / "band.mid")
+    result = CliRunner().invoke(main, ["render", str(source)])
+    assert result.exit_code != 0
+    assert "--wav" in result.output and "Traceback" not in result.output
+
+
+def test_render_cli_unreadable_input_is_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.mid"
+    bad.write_bytes(b"not a midi file at all")
+    result = CliRunner().invoke(main, ["render", str(bad), "--png", str(tmp_path / "x.png")])
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and "bad.mid" in lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.mid"]
+
+
+def test_render_cli_rolls_back_when_a_later_output_fails(
+    tmp_path: Path, band: Score, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = write_midi(band, tmp_path / "band.mid")
+    monkeypatch.setattr(wav_module, "_run_fluidsynth", _fail_render)
+    monkeypatch.setattr(wav_module.shutil, "which", lambda name: "/bin/true")
+    monkeypatch.setenv(wav_module.SOUNDFONT_ENV, str(source))  # any existing file passes the lookup
+    args = ["render", str(source), "--wav", str(tmp_path / "b.wav"), "--png", str(tmp_path / "b.png")]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["band.mid"]
+
+
+def _fail_render(*args: object) -> None:
+    raise RenderError("fluidsynth could not render band.mid: boom")
+
+
+def test_png_bytes_are_deterministic(tmp_path: Path, band: Score) -> None:
+    a = write_pianoroll(band, tmp_path / "a.png").read_bytes()
+    b = write_pianoroll(band, tmp_path / "b.png").read_bytes()
+    assert a == b
+    assert io.BytesIO(a).getbuffer().nbytes > 10_000
+
+
+WRONG_NAMES = [("--png", "roll.jpg"), ("--wav", "a.mp3"), ("--musicxml", "a.mxl")]
+
+
+@pytest.mark.parametrize(("option", "name"), WRONG_NAMES)
+def test_render_cli_refuses_a_wrong_extension(tmp_path: Path, band: Score, option: str, name: str) -> None:
+    source = write_midi(band, tmp_path / "band.mid")
+    result = CliRunner().invoke(main, ["render", str(source), option, str(tmp_path / name)])
+    assert result.exit_code == 1 and "needs the extension" in result.output and name in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["band.mid"]
