@@ -53,6 +53,8 @@ def save_score(score: Score, path: str | Path) -> Path:
     """
     path = Path(path)
     suffix = path.suffix.lower()
+    if suffix == ".mxl":
+        raise MidiWriteError(f"{path}: compressed MusicXML (.mxl) is read, not written; use .musicxml")
     if suffix in MUSICXML_SUFFIXES:
         from midigan.music21_io import write_musicxml_bytes
 

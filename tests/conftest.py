@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
+# pytest -n 2 on a 2-core machine: one intra-op thread per worker, or torch's threads fight
+# and batched sampling slows ~20x. Set before any test module imports torch.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 from collections.abc import Iterable, Sequence
 
 import pytest

@@ -51,3 +51,9 @@ def test_load_refuses_what_is_not_a_file_of_music(tmp_path: Path, make: str) -> 
         path.write_bytes(b"")
     with pytest.raises(MidiReadError, match=str(path.name)):
         load_score(path)
+
+
+def test_compressed_musicxml_is_not_written_as_plain_xml(tmp_path: Path, twinkle) -> None:
+    with pytest.raises(MidiWriteError, match=r"\.mxl"):
+        save_score(twinkle, tmp_path / "a.mxl")
+    assert list(tmp_path.iterdir()) == []
