@@ -171,6 +171,21 @@ def test_unreadable_config_is_refused(checkpoint, edit, message):
         load_model(checkpoint)
 
 
+def test_tuned_temperature_is_read_from_the_config_and_used_by_default(checkpoint):
+    assert load_model(checkpoint).temperature == 1.0
+    meta = json.loads((checkpoint / "config.json").read_text())
+    meta["run"]["sampling"] = {"temperature": 0.5}
+    (checkpoint / "config.json").write_text(json.dumps(meta))
+    bundle = load_model(checkpoint)
+    assert bundle.temperature == 0.5
+    request = [Conditions.from_text(4, "4/4", "C", "C G")] * 4
+    implicit = sample(bundle, request, seed=3)
+    explicit = sample(bundle, request, seed=3, temperature=0.5)
+    plain = sample(bundle, request, seed=3, temperature=1.0)
+    assert all((a.pitch == b.pitch).all() for a, b in zip(implicit, explicit, strict=True))
+    assert any(len(a) != len(b) or (a.pitch != b.pitch).any() for a, b in zip(implicit, plain, strict=True))
+
+
 def test_config_that_is_not_json_is_refused(checkpoint):
     (checkpoint / "config.json").write_text("{not json")
     with pytest.raises(CheckpointError, match="not valid JSON"):

@@ -171,13 +171,19 @@ def test_conditions_follow_the_real_piece() -> None:
 
 
 def test_model_checkpoints(tmp_path: Path) -> None:
-    assert model_checkpoints(None) == [("gan", None)]
+    shipped = model_checkpoints(None)
+    assert shipped[-1] == ("gan", None)
+    assert [name for name, _ in shipped] in (["gan"], ["mle", "gan"])
     (tmp_path / "mle").mkdir()
     (tmp_path / "gan").mkdir()
     assert model_checkpoints(tmp_path) == [("mle", tmp_path / "mle"), ("gan", tmp_path / "gan")]
     assert model_checkpoints(tmp_path / "gan") == [("mle", tmp_path / "mle"), ("gan", tmp_path / "gan")]
     other = tmp_path / "best"
     assert model_checkpoints(other) == [("gan", other)]
+    shipped_layout = tmp_path / "shipped"
+    (shipped_layout / "mle").mkdir(parents=True)
+    (shipped_layout / "model.safetensors").write_bytes(b"")
+    assert model_checkpoints(shipped_layout) == [("mle", shipped_layout / "mle"), ("gan", shipped_layout)]
 
 
 def test_nan_cells_print_as_dashes(corpus: Path) -> None:

@@ -45,7 +45,12 @@ from midigan.cli import run_guarded
     "--baselines/--no-baselines", default=True, show_default=True, help="Include the ceiling and Markov rows."
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Draws the pieces and seeds sampling.")
-@click.option("--temperature", type=float, default=1.0, show_default=True, help="Model sampling temperature.")
+@click.option(
+    "--temperature",
+    type=float,
+    default=None,
+    help="Model sampling temperature [default: each checkpoint's tuned temperature].",
+)
 @click.option(
     "--markov-order", type=int, default=3, show_default=True, help="Context length of the Markov row."
 )
@@ -60,7 +65,7 @@ def evaluate(
     out: Path,
     baselines: bool,
     seed: int,
-    temperature: float,
+    temperature: float | None,
     markov_order: int,
     device: str,
 ) -> None:

@@ -46,6 +46,11 @@ log = logging.getLogger(__name__)
 MODEL_ROWS = ("mle", "gan")
 """Sub-folders of a training run that hold the MLE-only and the adversarial checkpoints."""
 
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
+"""The shipped model (as `midigan.model.checkpoint.PRETRAINED_DIR`, without importing torch)."""
+
+_CHECKPOINT_FILE = "model.safetensors"
+
 CLASSIFIER_STATISTICS = (
     "scale_consistency",
     "key_consistency",
@@ -76,7 +81,8 @@ class EvaluationSettings:
         seed: draws the reference and training pieces and seeds every generator.
         markov_order: context length of the Markov baseline.
         copy_run: (interval, duration) pairs that make a copy.
-        temperature: sampling temperature for the model.
+        temperature: sampling temperature for the model; None = each checkpoint's tuned
+            default (its config's `[sampling] temperature`).
         device: 'auto' (CUDA when present), 'cpu' or 'cuda'.
     """
 
@@ -89,7 +95,7 @@ class EvaluationSettings:
     seed: int = 0
     markov_order: int = 3
     copy_run: int = COPY_RUN
-    temperature: float = 1.0
+    temperature: float | None = None
     device: str = "auto"
 
     def validate(self) -> None:
@@ -264,12 +270,16 @@ def model_checkpoints(model: Path | None) -> list[tuple[str, Path | None]]:
     """(row name, checkpoint) pairs to evaluate for `--model`.
 
     A training run folder gives its mle/ and gan/ checkpoints; a checkpoint named mle or
-    gan brings its sibling along (so the MLE baseline sits next to the GAN); any other
-    checkpoint is the `gan` row; None is the shipped model.
+    gan brings its sibling along (so the MLE baseline sits next to the GAN); a checkpoint
+    holding an mle/ sub-folder (the shipped layout) brings that; any other checkpoint is
+    the `gan` row; None is the shipped model, with its mle/ baseline when present.
     """
     if model is None:
-        return [("gan", None)]
+        shipped = SHIPPED_DIR / "mle"
+        return ([("mle", shipped)] if shipped.exists() else []) + [("gan", None)]
     model = Path(model)
+    if (model / _CHECKPOINT_FILE).exists() and (model / "mle").exists():
+        return [("mle", model / "mle"), ("gan", model)]
     runs = [(name, model / name) for name in MODEL_ROWS if (model / name).exists()]
     if runs:
         return runs
@@ -284,7 +294,10 @@ def sample_model(
     settings: EvaluationSettings,
     progress: Callable[[Iterable], Iterable],
 ) -> list[Tune]:
-    """Tunes sampled from a checkpoint (None = shipped) in batches, one per conditions."""
+    """Tunes sampled from a checkpoint (None = shipped) in batches, one per conditions.
+
+    The temperature is `settings.temperature`, or the checkpoint's tuned default when None.
+    """
     from midigan.model.checkpoint import load_model
     from midigan.model.sampler import sample
 
@@ -294,11 +307,13 @@ def sample_model(
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
     bundle = load_model(checkpoint, device=device)
+    temperature = bundle.temperature if settings.temperature is None else settings.temperature
+    log.info("sampling %s at temperature %g", checkpoint or "the shipped model", temperature)
     tunes = []
     batches = range(0, len(conditions), _SAMPLE_BATCH)
     for number, start in enumerate(progress(batches)):
         batch = conditions[start : start + _SAMPLE_BATCH]
-        streams = sample(bundle, batch, temperature=settings.temperature, seed=settings.seed + number)
+        streams = sample(bundle, batch, temperature=temperature, seed=settings.seed + number)
         tunes.extend(Tune.from_streams(s) for s in streams)
     return tunes
 

@@ -64,6 +64,17 @@ class ModelBundle:
     meta: dict[str, Any] = field(default_factory=dict)
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
+    @property
+    def temperature(self) -> float:
+        """The sampling temperature the model was tuned for (config.json `run.sampling`).
+
+        Checkpoints written before the `[sampling]` section existed give 1.0.
+        """
+        run = self.meta.get("run")
+        sampling = run.get("sampling") if isinstance(run, dict) else None
+        value = sampling.get("temperature") if isinstance(sampling, dict) else None
+        return float(value) if isinstance(value, (int, float)) and value > 0 else 1.0
+
 
 def model_config_for(base: ModelConfig, vocab: StreamVocab) -> ModelConfig:
     """`base` with every vocabulary size filled from `vocab` and :mod:`midigan.conditions`."""

@@ -117,6 +117,17 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class SamplingConfig:
+    """How the trained model is sampled when the caller names no temperature.
+
+    Tuned with `midigan evaluate` and recorded in every checkpoint's config.json
+    (`run.sampling`), so `compose` and `evaluate` use the value the recipe was judged at.
+    """
+
+    temperature: float = 1.0  # softmax temperature; an explicit --temperature wins
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """Everything a training run needs, resolved and written next to its checkpoints."""
 
@@ -126,6 +137,7 @@ class RunConfig:
     mle: MLEConfig = field(default_factory=MLEConfig)
     gan: GANConfig = field(default_factory=GANConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         return asdict(self)
@@ -221,6 +233,7 @@ def validate_config(config: RunConfig) -> None:
         ("train.log_every", config.train.log_every >= 1),
         ("train.checkpoint_every", config.train.checkpoint_every >= 1),
         ("train.precision", config.train.precision in ("auto", "fp32", "bf16", "fp16")),
+        ("sampling.temperature", 0 < config.sampling.temperature <= 10),
     ]
     for name, ok in checks:
         if not ok:

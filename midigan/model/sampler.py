@@ -114,7 +114,11 @@ def _run(
     offsets = st.offsets
     lookup = ConditionLookup(timeline, offsets[3:], limit=_TABLE_LIMIT)
     if z is None and cfg.z_dim:
-        z = torch.randn(B, cfg.z_dim, generator=rng, device=dev)
+        # Greedy decoding takes the prior's mean, so it is deterministic even without a seed.
+        if temperature == 0:
+            z = torch.zeros(B, cfg.z_dim, device=dev)
+        else:
+            z = torch.randn(B, cfg.z_dim, generator=rng, device=dev)
     piece_bias = st.piece_bias(req.mode.to(dev), req.style.to(dev), z)
     pitch_bias = st.pitch_b.expand(B, -1).clone()
     if req.pitch_allowed is not None:
@@ -174,7 +178,7 @@ def sample(
     bundle: ModelBundle,
     conditions: Sequence[Conditions],
     *,
-    temperature: float = 1.0,
+    temperature: float | None = None,
     seed: int | None = None,
     key_mask: bool = False,
     pitch_range: tuple[int, int] | None = None,
@@ -184,7 +188,8 @@ def sample(
     Args:
         bundle: a loaded model (:func:`~midigan.model.checkpoint.load_model`).
         conditions: one request per piece (bars, meter, key, chords, style, primer).
-        temperature: > 0; lower is safer, higher bolder; 0 is greedy.
+        temperature: > 0; lower is safer, higher bolder; 0 is greedy; None = the
+            model's tuned default (`bundle.temperature`).
         seed: same seed, model and device give the same pieces; None is random.
         key_mask: forbid pitches outside the requested key's scale (minor with
             its raised 7th).
@@ -203,6 +208,8 @@ def sample(
     """
     if not conditions:
         raise ConfigError("sample needs at least one Conditions")
+    if temperature is None:
+        temperature = bundle.temperature
     if not temperature >= 0 or not np.isfinite(temperature):
         raise ConfigError(f"temperature must be a number >= 0 (got {temperature})")
     for c in conditions:
