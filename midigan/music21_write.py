@@ -67,7 +67,7 @@ def to_music21(score: Score) -> m21stream.Score:
                 element.volume.velocity = max(m.velocity for m in members)
                 part.insert(Fraction(onset, TPQ), element)
             if _overlaps(track):
-                part = _chordified(part, track, inst)
+                part = _chordified(part, inst)
             for m in score.meters:
                 part.insert(Fraction(m.tick, TPQ), meter.TimeSignature(m.name))
             for k in score.keys:
@@ -92,7 +92,7 @@ def _overlaps(track: Track) -> bool:
     return any(b[0] < a[1] and b != a for a, b in itertools.pairwise(spans))
 
 
-def _chordified(part: m21stream.Part, track: Track, inst: object) -> m21stream.Part:
+def _chordified(part: m21stream.Part, inst: object) -> m21stream.Part:
     from music21 import stream as m21s
 
     flat = part.chordify()

@@ -115,3 +115,19 @@ def test_bad_arguments_are_refused(bundle):
         sample(bundle, [Conditions(2)], temperature=-1)
     with pytest.raises(ConfigError, match="bars"):
         sample(bundle, [Conditions(0)])
+
+
+def test_the_cached_fused_stepper_gives_what_a_fresh_one_gives():
+    """The bundle keeps its fused stepper; reuse changes no sample, new weights rebuild it."""
+    import torch
+
+    cached, fresh = tiny_bundle(seed=5), tiny_bundle(seed=5)
+    requests = [Conditions.from_text(4, "3/4", "D", "D A")] * 2
+    sample(cached, requests, seed=1)  # builds and keeps the stepper
+    assert cached.stepper(cached.temperature) is cached.stepper(cached.temperature)
+    for a, b in zip(sample(cached, requests, seed=2), sample(fresh, requests, seed=2), strict=True):
+        assert np.array_equal(a.pitch, b.pitch) and np.array_equal(a.duration, b.duration)
+    before = cached.stepper(1.0)
+    with torch.no_grad():
+        cached.generator.pitch_head.bias.add_(1.0)
+    assert cached.stepper(1.0) is not before, "weights changed in place: the stepper is rebuilt"

@@ -33,6 +33,7 @@ from safetensors.torch import save as save_safetensors
 from midigan.errors import CheckpointError, ConfigError
 from midigan.model.config import ModelConfig, model_config_from_dict
 from midigan.model.generator import Generator
+from midigan.model.stepper import FusedStepper
 
 if TYPE_CHECKING:
     from midigan.representations.streams import StreamVocab
@@ -44,6 +45,7 @@ CONFIG_FILE = "config.json"
 TRAINER_FILE = "trainer.safetensors"
 TRAINER_META = "trainer.json"
 PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
+_STEPPER_CACHE = 8  # fused steppers kept per bundle (one per temperature / device / thread count)
 
 
 @dataclass
@@ -63,6 +65,36 @@ class ModelBundle:
     config: ModelConfig
     meta: dict[str, Any] = field(default_factory=dict)
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    _steppers: dict[tuple[Any, ...], FusedStepper] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def stepper(self, temperature: float) -> FusedStepper:
+        """The generator's :class:`FusedStepper` at `temperature`, built once and reused.
+
+        Building one costs tens of milliseconds (every embedding table multiplied
+        through the first layer), more than sampling a short piece. The cache key
+        holds everything the fused weights are computed from: temperature, the
+        generator's device and dtype, the CPU thread count (it can change the
+        rounding of the products) and the identity and in-place version of every
+        weight, so moving, retraining or swapping the generator rebuilds it and a
+        cached stepper gives bit for bit what a fresh one would.
+        """
+        g = self.generator
+        # In-place edits (optimizer steps, load_state_dict) bump a tensor's version;
+        # inference tensors keep none (they can only change under inference_mode).
+        versions = tuple(
+            (id(w), -1 if w.is_inference() else w._version) for w in (*g.parameters(), *g.buffers())
+        )
+        device = g.pitch_head.weight.device
+        threads = torch.get_num_threads() if device.type == "cpu" else 0
+        key = (float(temperature), str(device), g.pitch_head.weight.dtype, threads, id(g), versions)
+        found = self._steppers.get(key)
+        if found is None:
+            if len(self._steppers) >= _STEPPER_CACHE:
+                self._steppers.clear()
+            found = self._steppers[key] = FusedStepper(g, temperature)
+        return found
 
     @property
     def temperature(self) -> float:

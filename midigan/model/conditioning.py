@@ -69,10 +69,6 @@ class Timeline:
     def _tensors(self) -> tuple[torch.Tensor, ...]:
         return (self.bar_starts, self.bar_meter, self.n_bars, self.chord_ticks, self.chord_ids)
 
-    def select(self, index: torch.Tensor) -> Timeline:
-        """The timelines of pieces `index` (a batch subset or reorder)."""
-        return Timeline(*(t[index] for t in self._tensors()))
-
     def at(self, ticks: torch.Tensor) -> torch.Tensor:
         """Condition ids at `ticks`.
 

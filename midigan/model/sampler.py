@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,9 +76,23 @@ def generate_ids(
         Per piece, an (N, 3) int64 array of pitch, duration, velocity ids whose
         durations tile the piece exactly (the forced events included).
     """
+    return _generate(lambda: FusedStepper(generator, temperature), request, temperature, rng, z)
+
+
+def _generate(
+    make_stepper: Callable[[], FusedStepper],
+    request: Request,
+    temperature: float,
+    rng: torch.Generator | None,
+    z: torch.Tensor | None = None,
+) -> list[np.ndarray]:
+    """:func:`generate_ids` with the stepper supplied.
+
+    `make_stepper` is called inside the run's thread setting, which
+    :meth:`~midigan.model.checkpoint.ModelBundle.stepper` keys its cache on.
+    """
     with torch.inference_mode(), _threads_for(request.mode.shape[0], request.mode.device):
-        stepper = FusedStepper(generator, temperature)
-        ids, ticks = _run(stepper, request, temperature, rng, z)
+        ids, ticks = _run(make_stepper(), request, temperature, rng, z)
     ends = request.timeline.end.cpu().numpy()
     out = []
     for b in range(ids.shape[1]):
@@ -218,7 +232,7 @@ def sample(
     rng = torch.Generator(device=bundle.device)
     rng.manual_seed(int(seed) % (1 << 63) if seed is not None else secrets.randbits(63))
     request = build_request(bundle.generator, vocab, conditions, key_mask, pitch_range)
-    ids = generate_ids(bundle.generator, request, temperature=temperature, rng=rng)
+    ids = _generate(lambda: bundle.stepper(temperature), request, temperature, rng)
     return [_to_streams(vocab, c, piece) for c, piece in zip(conditions, ids, strict=True)]
 
 

@@ -287,7 +287,6 @@ class _Encoder:
 
 
 # ------------------------------------------------------------------ decoder
-_NOTE_START = frozenset({TRACK, PITCH})
 _AFTER_EVENT = frozenset({TEMPO, KEY, CHORD, TRACK, PITCH, POSITION, BAR, EOS})
 # Allowed next kinds in the body, by the kind of the previous token.
 _BODY_NEXT = {

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from midigan.corpus.build import split_of  # a plain folder splits by the builder's hash rule
 from midigan.errors import ConfigError, MidiganError
 from midigan.model.conditioning import PieceTimeline, Timeline, stack_timelines, streams_timeline
 from midigan.representations.streams import NoteStreams, StreamVocab
@@ -45,12 +46,6 @@ class CorpusEntry:
     path: Path
     style: str | None
     split: str
-
-
-def split_of(name: str) -> str:
-    """'train' / 'valid' / 'test' from sha1(name) mod 100 (90 / 5 / 5), as the corpus builder does."""
-    bucket = int(hashlib.sha1(name.encode("utf-8")).hexdigest(), 16) % 100
-    return "train" if bucket < 90 else "valid" if bucket < 95 else "test"
 
 
 def corpus_entries(folder: str | Path) -> list[CorpusEntry]:
