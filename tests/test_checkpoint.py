@@ -172,8 +172,11 @@ def test_unreadable_config_is_refused(checkpoint, edit, message):
 
 
 def test_tuned_temperature_is_read_from_the_config_and_used_by_default(checkpoint):
-    assert load_model(checkpoint).temperature == 1.0
     meta = json.loads((checkpoint / "config.json").read_text())
+    assert load_model(checkpoint).temperature == meta["run"]["sampling"]["temperature"]
+    del meta["run"]["sampling"]
+    (checkpoint / "config.json").write_text(json.dumps(meta))
+    assert load_model(checkpoint).temperature == 1.0, "checkpoints older than [sampling] keep 1.0"
     meta["run"]["sampling"] = {"temperature": 0.5}
     (checkpoint / "config.json").write_text(json.dumps(meta))
     bundle = load_model(checkpoint)

@@ -124,7 +124,7 @@ class SamplingConfig:
     (`run.sampling`), so `compose` and `evaluate` use the value the recipe was judged at.
     """
 
-    temperature: float = 1.0  # softmax temperature; an explicit --temperature wins
+    temperature: float = 0.9  # softmax temperature; an explicit --temperature wins
 
 
 @dataclass(frozen=True)
