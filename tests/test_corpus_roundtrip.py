@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
+from strategies import canonical
 
 from midigan.midi_io import midi_bytes, read_midi_report, score_from_midi_bytes
 from midigan.score import Score
@@ -41,13 +42,8 @@ def evenly_spaced(files: list[Path], count: int) -> list[Path]:
 
 
 def summary(score: Score) -> tuple:
-    score = score.copy()
-    score.sort()
-    tracks = [
-        (t.name, t.program, t.is_drum, [(n.pitch, n.onset, n.duration, n.velocity) for n in t.notes])
-        for t in score.tracks
-    ]
-    return (tracks, score.tempos, score.meters, score.keys, score.chords, score.title, score.bar_count)
+    """What a round trip must keep: the shared canonical form plus the title."""
+    return (*canonical(score), score.title)
 
 
 def check_round_trip(files: list[Path]) -> None:

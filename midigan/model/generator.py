@@ -32,7 +32,6 @@ State = list[tuple[torch.Tensor, torch.Tensor]]
 """Per layer `(h, c)`, each (B, H)."""
 
 EVENT_KEYS = ("pitch", "duration", "velocity")
-CONDITION_KEYS = ("chord", "position", "bars_remaining", "meter")
 
 
 class Generator(nn.Module):
