@@ -26,7 +26,7 @@ def random_batch(config, B: int = 3, T: int = 17, seed: int = 0) -> dict[str, to
         [ids(config.n_chord), ids(config.n_position), ids(config.n_bars_remaining, 1), ids(config.n_meter)],
         -1,
     )
-    return {
+    batch = {
         "pitch": ids(config.n_pitch),
         "duration": ids(config.n_duration),
         "velocity": ids(config.n_velocity),
@@ -37,6 +37,23 @@ def random_batch(config, B: int = 3, T: int = 17, seed: int = 0) -> dict[str, to
         "style": torch.randint(0, config.n_style, (B,), generator=g),
         "start": torch.zeros(B, dtype=torch.int64),
     }
+    if config.lookback:  # random candidates ("none" = n_pitch, n_duration) and repeat states
+        L = len(config.lookback)
+        cand_pitch = torch.randint(0, config.n_pitch + 1, (B, T, L), generator=g)
+        cand_duration = torch.randint(0, config.n_duration, (B, T, L), generator=g)
+        cand_duration[cand_pitch == config.n_pitch] = config.n_duration
+        batch["lookback"] = torch.stack((cand_pitch, cand_duration), -1)
+        batch["repeat"] = torch.randint(0, 3, (B, T, L), generator=g)
+    return batch
+
+
+def randomize_copy_heads(generator, seed: int = 0) -> None:
+    """Copy heads start at zero (the plain model); tests give them weight so they count."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for layer in (generator.copy_pitch, generator.copy_duration):
+            layer.weight.copy_(torch.randn(layer.weight.shape, generator=g))
+            layer.bias.copy_(torch.randn(layer.bias.shape, generator=g))
 
 
 # ----------------------------------------------------------------- config
@@ -63,6 +80,16 @@ def test_bad_config_is_refused_with_the_key_named(data, message):
         config_from_dict(data)
 
 
+def test_lookback_lags_are_a_list_of_distinct_positive_bars():
+    assert config_from_dict({"model": {"lookback": [1, 3]}}).model.lookback == (1, 3)
+    assert config_from_dict({"model": {"lookback": []}}).model.lookback == ()
+    with pytest.raises(ConfigError, match="must be a list of integers"):
+        config_from_dict({"model": {"lookback": 4}})
+    for bad in ([0, 1], [2, 2]):
+        with pytest.raises(ConfigError, match=r"model\.lookback"):
+            config_from_dict({"model": {"lookback": bad}})
+
+
 def test_ints_are_accepted_for_floats_and_unknown_preset_is_named():
     assert config_from_dict({"mle": {"lr": 1}}).mle.lr == 1.0
     with pytest.raises(ConfigError, match=r"presets: .*tiny"):
@@ -83,11 +110,13 @@ def test_forward_shapes():
     assert cfg.n_pitch == TINY_VOCAB.n_pitch and cfg.n_duration == TINY_VOCAB.n_duration
 
 
-@pytest.mark.parametrize("layers", [1, 2])
-def test_step_and_fused_step_match_teacher_forcing(layers):
+@pytest.mark.parametrize(("layers", "lookback"), [(1, ()), (2, ()), (1, (1, 2)), (2, (1, 2, 4, 8))])
+def test_step_and_fused_step_match_teacher_forcing(layers, lookback):
     """The cached step-by-step passes compute the teacher-forced logits (x-transformers' test)."""
-    bundle = tiny_bundle(layers=layers)
+    bundle = tiny_bundle(layers=layers, lookback=lookback)
     g, cfg = bundle.generator, bundle.config
+    if lookback:
+        randomize_copy_heads(g)
     batch = random_batch(cfg)
     z = torch.randn(3, cfg.z_dim)
     with torch.no_grad():
@@ -100,17 +129,28 @@ def test_step_and_fused_step_match_teacher_forcing(layers):
         prev = batch["prev"]
         stepped, fast = [], []
         for t in range(batch["pitch"].shape[1]):
+            cand = batch["lookback"][:, t] if lookback else None
+            looked = (
+                g.lookback_ids(batch["lookback"][:, t : t + 1], batch["repeat"][:, t : t + 1])
+                if lookback
+                else None
+            )
             x = g.inputs(
-                tuple(prev[:, i : i + 1] for i in range(3)), batch["conditions"][:, t : t + 1], piece
+                tuple(prev[:, i : i + 1] for i in range(3)),
+                batch["conditions"][:, t : t + 1],
+                piece,
+                lookback=looked,
             )
             hidden, state = g.step(x[:, 0], state)
-            stepped.append(g.heads(hidden, batch["pitch"][:, t]))
-            ids = torch.cat((prev + fused.offsets[:3], batch["conditions"][:, t] + fused.offsets[3:]), 1)
+            stepped.append(g.heads(hidden, batch["pitch"][:, t], cand))
+            ids = torch.cat((prev + fused.offsets[:3], batch["conditions"][:, t] + fused.offsets[3:7]), 1)
+            if lookback:
+                ids = torch.cat((ids, fused.lookback_ids(cand, batch["repeat"][:, t])), 1)
             top, fused_state = fused.hidden(ids, bias, fused_state)
-            dv = fused.dv_logits(top, batch["pitch"][:, t])
+            dv = fused.dv_logits(top, batch["pitch"][:, t], cand)
             fast.append(
                 (
-                    fused.pitch_logits(top, fused.pitch_b.expand(3, -1)),
+                    fused.pitch_logits(top, fused.pitch_b.expand(3, -1), cand),
                     dv[:, : cfg.n_duration],
                     dv[:, cfg.n_duration :],
                 )
@@ -141,6 +181,9 @@ def test_unroll_masks_the_final_barline_and_follows_its_clock():
     g = bundle.generator.train()
     batch = random_batch(bundle.config, B=4, T=6)
     timeline = stack_timelines([conditions_timeline(Conditions(2, (3, 4)))] * 4)  # 72 ticks
+    none_pitch, none_duration = g.none_ids
+    batch["history_pitch"] = torch.full((4, 72), none_pitch)
+    batch["history_duration"] = torch.full((4, 72), none_duration)
     torch.manual_seed(1)
     out = g.unroll(
         batch | {"mask": torch.ones(4, 6, dtype=torch.bool)}, timeline, prefix=0, steps=80, tau=1.0
@@ -228,14 +271,43 @@ def test_discriminator_features_ignore_what_padding_holds():
         for k, n in (("pitch", cfg.n_pitch), ("duration", cfg.n_duration), ("velocity", cfg.n_velocity))
     )
     mask = torch.tensor([[1, 1, 1, 1, 0, 0], [1] * 6], dtype=torch.bool)
-    logit, features = critic(streams, batch["conditions"], batch["mode"], batch["style"], mask)
+    cand = batch["lookback"]
+    logit, features = critic(streams, batch["conditions"], batch["mode"], batch["style"], mask, 0.0, cand)
     assert logit.shape == (2,) and features.shape == (2, 16)
     changed = [s.clone() for s in streams]
     changed[0][0, 4:] = changed[0][0, 4:].flip(-1)  # other pitches in the padding of piece 0
     conditions = batch["conditions"].clone()
     conditions[0, 4:] = 0
-    _, features2 = critic(tuple(changed), conditions, batch["mode"], batch["style"], mask)
+    _, features2 = critic(tuple(changed), conditions, batch["mode"], batch["style"], mask, 0.0, cand)
     torch.testing.assert_close(features2, features)
     changed[0][0, 0] = changed[0][0, 0].flip(-1)  # a real event changed: the features move
-    _, features3 = critic(tuple(changed), conditions, batch["mode"], batch["style"], mask)
+    _, features3 = critic(tuple(changed), conditions, batch["mode"], batch["style"], mask, 0.0, cand)
     assert not torch.allclose(features3[0], features[0])
+
+
+def test_critic_sees_which_events_repeat_their_lookback_candidates():
+    """Same notes, same conditions: only whether they repeat a candidate differs, and the critic
+    tells (with a gradient to the soft one-hots, so the generator learns from it)."""
+    cfg = tiny_model_config(lookback=(1, 2))
+    torch.manual_seed(0)
+    critic = Discriminator(DiscriminatorConfig(embed=8, hidden=8, dropout=0.0), cfg).eval()
+    batch = random_batch(cfg, B=1, T=4)
+    pitch = torch.nn.functional.one_hot(batch["pitch"], cfg.n_pitch).float().requires_grad_()
+    duration = torch.nn.functional.one_hot(batch["duration"], cfg.n_duration).float()
+    velocity = torch.nn.functional.one_hot(batch["velocity"], cfg.n_velocity).float()
+    none = torch.tensor([cfg.n_pitch, cfg.n_duration])
+    repeats = torch.stack((batch["pitch"], batch["duration"]), -1)[:, :, None, :]  # (1, 4, 1, 2)
+    cand_repeat = torch.cat((repeats, none.expand(1, 4, 1, 2)), 2)  # lag 1 repeats, lag 2 has none
+    cand_other = cand_repeat.clone()
+    cand_other[..., 0, 0] = (batch["pitch"] + 1) % cfg.n_pitch  # lag 1 offers another pitch
+    flags = critic._repeats(pitch, duration, cand_repeat)
+    assert flags[0].tolist() == [[1.0, 0.0, 1.0, 0.0]] * 4, "per lag: has a candidate, repeats it"
+    assert critic._repeats(pitch, duration, cand_other)[0, :, 2].tolist() == [0.0] * 4
+    mask = torch.ones(1, 4, dtype=torch.bool)
+    args = (batch["conditions"], batch["mode"], batch["style"], mask, 0.0)
+    _, same = critic((pitch, duration, velocity), *args, cand_repeat)
+    _, other = critic((pitch, duration, velocity), *args, cand_other)
+    assert not torch.allclose(same, other)
+    same.sum().backward()
+    at_candidate = pitch.grad[0, torch.arange(4), batch["pitch"][0]]
+    assert at_candidate.abs().sum() > 0

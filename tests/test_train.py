@@ -150,7 +150,7 @@ def test_tiny_overfit_reproduces_the_training_melodies(tmp_path):
 def test_gan_steps_move_generated_features_toward_the_real_ones():
     """On a toy distribution (one fixed two-note motif), feature matching pulls the generator to it."""
     torch.manual_seed(0)
-    bundle = tiny_bundle(seed=0)
+    bundle = tiny_bundle(seed=0, lookback=())
     gen, cfg = bundle.generator.train(), bundle.config
     critic = Discriminator(DiscriminatorConfig(embed=16, hidden=16, dropout=0.0), cfg)
     B, T = 16, 12

@@ -13,7 +13,7 @@ from __future__ import annotations
 import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, get_origin, get_type_hints
 
 from midigan.errors import ConfigError
 
@@ -35,6 +35,8 @@ class ModelConfig:
     z_dim: int = 16  # per-piece noise; 0 disables it
     step_noise: int = 0  # per-step noise width; 0 disables it
     dropout: float = 0.1
+    # Bars to look back for repeats (midigan.model.lookback); () = a plain LSTM.
+    lookback: tuple[int, ...] = (1, 2, 4, 8)
     n_pitch: int = 0
     n_duration: int = 0
     n_velocity: int = 0
@@ -160,11 +162,19 @@ def _toml_value(value: Any) -> str:
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(value, float):
         return repr(value)
+    if isinstance(value, (tuple, list)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     return str(value)
 
 
-def _coerce(section: str, key: str, value: Any, kind: type) -> Any:
+def _coerce(section: str, key: str, value: Any, kind: Any) -> Any:
     """Check a TOML value against the dataclass field type (ints accepted for floats)."""
+    if get_origin(kind) is tuple:  # tuple[int, ...]: TOML and JSON give lists
+        if not isinstance(value, (list, tuple)) or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value
+        ):
+            raise ConfigError(f"[{section}] {key} must be a list of integers (got {value!r})")
+        return tuple(value)
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if (kind is int and isinstance(value, bool)) or not isinstance(value, kind):
@@ -218,6 +228,11 @@ def validate_config(config: RunConfig) -> None:
         ("model.z_dim", config.model.z_dim >= 0),
         ("model.step_noise", config.model.step_noise >= 0),
         ("model.dropout", 0.0 <= config.model.dropout < 1.0),
+        (
+            "model.lookback",
+            all(lag >= 1 for lag in config.model.lookback)
+            and len(set(config.model.lookback)) == len(config.model.lookback),
+        ),
         ("discriminator.hidden", config.discriminator.hidden >= 1),
         ("data.seq_len", config.data.seq_len >= 2),
         ("data.batch_size", config.data.batch_size >= 1),
@@ -280,10 +295,12 @@ def _resolve(source: str | Path | None) -> Path:
 def model_config_from_dict(data: dict[str, Any]) -> ModelConfig:
     """Rebuild a ModelConfig from a checkpoint's JSON (unknown keys refused).
 
+    A checkpoint without `lookback` was written before lookback existed: a plain LSTM.
+
     Raises:
         ConfigError: unknown key or wrong type.
     """
-    return _section(ModelConfig, "model", data, ModelConfig())
+    return _section(ModelConfig, "model", data, replace(ModelConfig(), lookback=()))
 
 
 __all__ = [

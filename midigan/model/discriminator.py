@@ -3,7 +3,13 @@
 Real pieces enter as one-hots of their ids, generated ones as the generator's
 straight-through Gumbel one-hots (so gradients reach the generator); both carry
 the conditions at their own onsets, so the critic can judge whether a melody fits
-its chords and its place in the bar. The mean of the hidden states over valid
+its chords and its place in the bar. For a lookback generator the critic also
+sees, per event and lag, whether the event repeats its lookback candidate (the
+event at the same place `lag` bars back): phrase repetition is what tells real
+tunes from generated ones (EVALUATION.md), and a critic reading one event at a
+time cannot see it otherwise. For generated events that repeat flag is the soft
+one-hots' mass on the candidate, so its gradient reaches the generator's choice
+to repeat. The mean of the hidden states over valid
 steps is the feature vector the generator matches (Salimans et al. 2016); a linear
 layer on it gives the real/fake logit.
 """
@@ -37,6 +43,10 @@ class Discriminator(nn.Module):
         self.meter_in = nn.Embedding(sizes.n_meter, E)
         self.mode_in = nn.Embedding(sizes.n_mode, E)
         self.style_in = nn.Embedding(sizes.n_style, E)
+        n_lags = len(sizes.lookback)
+        self.repeat_in = (
+            nn.Linear(2 * n_lags, E, bias=False) if n_lags else None
+        )  # per lag: has a candidate, repeats it
         self.drop = nn.Dropout(config.dropout)
         self.lstm = nn.LSTM(E, H, 1, batch_first=True, bidirectional=True)
         self.out = nn.Linear(2 * H, 1)
@@ -49,6 +59,7 @@ class Discriminator(nn.Module):
         style: torch.Tensor,
         mask: torch.Tensor,
         noise_std: float = 0.0,
+        candidates: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Judge a batch of event sequences.
 
@@ -59,12 +70,15 @@ class Discriminator(nn.Module):
             mask: (B, T) bool, True on real events.
             noise_std: instance noise added to the one-hots (a stabiliser: real and
                 fake distributions overlap, so the critic cannot become perfect early).
+            candidates: (B, T, L, 2) each event's lookback candidate ids (lookback
+                generators only; "none" is the pitch and duration count).
 
         Returns:
             `(logit (B,), features (B, 2H))`, features being the masked mean of the
             bidirectional hidden states.
         """
         pitch, duration, velocity = streams
+        repeats = self._repeats(pitch, duration, candidates) if self.repeat_in is not None else None
         if noise_std > 0:
             pitch, duration, velocity = (s + noise_std * torch.randn_like(s) for s in streams)
         x = (
@@ -77,8 +91,21 @@ class Discriminator(nn.Module):
             + self.meter_in(conditions[..., 3])
             + (self.mode_in(mode) + self.style_in(style))[:, None, :]
         )  # (B, T, E)
+        if repeats is not None:
+            x = x + self.repeat_in(repeats.to(x.dtype))
         weights = mask.to(x.dtype)[..., None]
         hidden, _ = self.lstm(self.drop(x * weights))  # (B, T, 2H); padding carries no content
         weights = weights.to(hidden.dtype)
         features = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)  # (B, 2H)
         return self.out(features).squeeze(-1), features
+
+    def _repeats(
+        self, pitch: torch.Tensor, duration: torch.Tensor, candidates: torch.Tensor | None
+    ) -> torch.Tensor:
+        """(B, T, 2L): per lag, whether a candidate exists and the (soft) event's mass on it."""
+        assert candidates is not None, "a lookback critic needs each event's candidates"
+        n_p, n_d = self.sizes.n_pitch, self.sizes.n_duration
+        exists = (candidates[..., 0] < n_p).to(pitch.dtype)  # (B, T, L)
+        on_pitch = pitch.gather(-1, candidates[..., 0].clamp(max=n_p - 1))
+        on_duration = duration.gather(-1, candidates[..., 1].clamp(max=n_d - 1))
+        return torch.cat((exists, exists * on_pitch * on_duration), -1)

@@ -27,6 +27,7 @@ from torch import nn
 
 from midigan.model.conditioning import ConditionLookup, Timeline
 from midigan.model.config import ModelConfig
+from midigan.model.lookback import N_STATES, History, LookbackSources, repeat_states
 
 State = list[tuple[torch.Tensor, torch.Tensor]]
 """Per layer `(h, c)`, each (B, H)."""
@@ -72,12 +73,38 @@ class Generator(nn.Module):
         condition_sizes = [config.n_chord, config.n_position, config.n_bars_remaining, config.n_meter]
         offsets = torch.tensor([0, *condition_sizes[:-1]]).cumsum(0)
         self.register_buffer("condition_offsets", offsets, persistent=False)  # rows in a fused table
+        # Lookback (midigan.model.lookback): per lag, the candidate's pitch and duration
+        # (with a "none" row each) and the previous event's repeat state, in one table;
+        # the copy heads weigh each lag's candidate as the next pitch and duration.
+        n_lags = len(config.lookback)
+        self.lookback_in: nn.Embedding | None = None
+        if n_lags:
+            block = [config.n_pitch + 1, config.n_duration + 1, N_STATES]
+            starts = torch.tensor([0, *block[:-1]]).cumsum(0)
+            rows = (torch.arange(n_lags)[:, None] * sum(block) + starts).reshape(-1)  # (3L,)
+            self.register_buffer("lookback_offsets", rows, persistent=False)
+            self.lookback_in = nn.Embedding(n_lags * sum(block), E)
+            self.copy_pitch = nn.Linear(H, n_lags)
+            self.copy_duration = nn.Linear(H, 2 * n_lags)  # per lag: always, and when the pitch repeats too
+            for layer in (self.copy_pitch, self.copy_duration):  # start as the plain model
+                nn.init.zeros_(layer.weight)
+                nn.init.zeros_(layer.bias)
 
     # ------------------------------------------------------------------ inputs
     @property
     def bos(self) -> tuple[int, int, int]:
         """Begin-of-piece ids of the three previous-event tables."""
         return self.config.n_pitch, self.config.n_duration, self.config.n_velocity
+
+    @property
+    def none_ids(self) -> tuple[int, int]:
+        """The (pitch, duration) candidate ids meaning "no candidate" for a lag."""
+        return self.config.n_pitch, self.config.n_duration
+
+    def lookback_ids(self, candidates: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
+        """Rows of `lookback_in`: candidates (..., L, 2) and repeat states (..., L) -> (..., 3L)."""
+        ids = torch.cat((candidates, states[..., None]), -1)  # (..., L, 3)
+        return ids.flatten(-2) + self.lookback_offsets
 
     def event_embedding(
         self, pitch: torch.Tensor, duration: torch.Tensor, velocity: torch.Tensor
@@ -127,9 +154,14 @@ class Generator(nn.Module):
         conditions: torch.Tensor,
         piece: torch.Tensor,
         step_noise: torch.Tensor | None = None,
+        lookback: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Summed LSTM input (B, T, E) from previous events, conditions and piece embedding."""
+        """Summed LSTM input (B, T, E) from previous events, conditions, piece embedding
+        and (for a lookback model) the (B, T, 3L) ids of :meth:`lookback_ids`."""
         x = self.event_embedding(*prev) + self.condition_embedding(conditions) + piece[:, None, :]
+        if self.lookback_in is not None:
+            assert lookback is not None, "this model looks back: pass the lookback ids"
+            x = x + self.lookback_in(lookback).sum(-2)
         if self.noise_in is not None:
             if step_noise is None:
                 shape = (*x.shape[:2], self.config.step_noise)
@@ -139,7 +171,7 @@ class Generator(nn.Module):
 
     # ------------------------------------------------------------------ heads
     def heads(
-        self, hidden: torch.Tensor, pitch: torch.Tensor
+        self, hidden: torch.Tensor, pitch: torch.Tensor, candidates: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Logits of the three streams from the top hidden state (..., H).
 
@@ -147,11 +179,49 @@ class Generator(nn.Module):
             hidden: (..., H) LSTM output.
             pitch: (...) the pitch ids (or (..., n_pitch) soft one-hots) chosen for
                 this event; duration and velocity depend on it.
+            candidates: (..., L, 2) lookback candidates (lookback models only): each
+                lag's candidate pitch gets a learned bonus, and its duration another,
+                larger when the chosen pitch is the candidate's.
         """
-        pitch_logits = self.pitch_head(hidden)
+        pitch_logits = self.pitch_logits(hidden, candidates)
+        duration_logits, velocity_logits = self.dv_logits(hidden, pitch, candidates)
+        return pitch_logits, duration_logits, velocity_logits
+
+    def pitch_logits(self, hidden: torch.Tensor, candidates: torch.Tensor | None = None) -> torch.Tensor:
+        """(..., n_pitch) pitch logits, with each lag's copy bonus on its candidate pitch."""
+        logits = self.pitch_head(hidden)
+        if self.lookback_in is None:
+            return logits
+        assert candidates is not None, "this model looks back: pass the candidates"
+        cand_pitch = self._candidate_one_hot(candidates[..., 0], self.config.n_pitch, hidden.dtype)
+        return logits + (self.copy_pitch(hidden)[..., None, :] @ cand_pitch).squeeze(-2)
+
+    def dv_logits(
+        self, hidden: torch.Tensor, pitch: torch.Tensor, candidates: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Duration and velocity logits given the chosen pitch (ids or soft one-hots)."""
+        cfg = self.config
         chosen = pitch @ self.pitch_out.weight if pitch.is_floating_point() else self.pitch_out(pitch)
         dv = self.dv_head(hidden + chosen)
-        return pitch_logits, dv[..., : self.config.n_duration], dv[..., self.config.n_duration :]
+        duration_logits = dv[..., : cfg.n_duration]
+        if self.lookback_in is not None:
+            assert candidates is not None, "this model looks back: pass the candidates"
+            n_lags = len(cfg.lookback)
+            if pitch.is_floating_point():  # differentiable: the soft pitch's mass on the candidate
+                cand_pitch = self._candidate_one_hot(candidates[..., 0], cfg.n_pitch, hidden.dtype)
+                same = (cand_pitch * pitch[..., None, :]).sum(-1)  # (..., L)
+            else:
+                same = (candidates[..., 0] == pitch[..., None]).to(hidden.dtype)
+            weights = self.copy_duration(hidden + chosen)  # (..., 2L)
+            weights = weights[..., :n_lags] + weights[..., n_lags:] * same
+            cand_duration = self._candidate_one_hot(candidates[..., 1], cfg.n_duration, hidden.dtype)
+            duration_logits = duration_logits + (weights[..., None, :] @ cand_duration).squeeze(-2)
+        return duration_logits, dv[..., cfg.n_duration :]
+
+    @staticmethod
+    def _candidate_one_hot(ids: torch.Tensor, n: int, dtype: torch.dtype) -> torch.Tensor:
+        """(..., L) candidate ids, `n` meaning none -> (..., L, n) one-hots (none: all zero)."""
+        return F.one_hot(ids, n + 1)[..., :n].to(dtype)
 
     # ------------------------------------------------------------- teacher forcing
     def forward(
@@ -165,7 +235,9 @@ class Generator(nn.Module):
         Args:
             batch: `pitch`, `duration`, `velocity` (B, T) target ids; `conditions`
                 (B, T, 4) ids at each onset; `mode`, `style` (B,); `prev` (B, 3) the
-                event before the window (begin-of-piece ids at a piece start).
+                event before the window (begin-of-piece ids at a piece start); for a
+                lookback model `lookback` (B, T, L, 2) each event's candidates and
+                `repeat` (B, T, L) the previous event's repeat states.
             z: (B, z_dim) per-piece noise; drawn fresh when None.
             state: initial LSTM state (zeros when None).
 
@@ -181,10 +253,23 @@ class Generator(nn.Module):
         if z is None:
             z = self.sample_z(B)
         piece = self.piece_embedding(batch["mode"], batch["style"], z)
-        x = self.inputs((prev[0], prev[1], prev[2]), batch["conditions"], piece)  # (B, T, E)
+        candidates, lookback = self._batch_lookback(batch, slice(None))
+        x = self.inputs(
+            (prev[0], prev[1], prev[2]), batch["conditions"], piece, lookback=lookback
+        )  # (B, T, E)
         hx = None if state is None else tuple(torch.stack(s) for s in zip(*state, strict=True))
         hidden, _ = self.lstm(x, hx)  # (B, T, H)
-        return self.heads(hidden, pitch)
+        return self.heads(hidden, pitch, candidates)
+
+    def _batch_lookback(
+        self, batch: dict[str, torch.Tensor], window: slice
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """The batch's candidates (B, T, L, 2) and lookback input ids (B, T, 3L), or Nones."""
+        if self.lookback_in is None:
+            return None, None
+        assert "lookback" in batch, "this model looks back: collate with its lags"
+        candidates = batch["lookback"][:, window]
+        return candidates, self.lookback_ids(candidates, batch["repeat"][:, window])
 
     # ------------------------------------------------------------------ one step
     def initial_state(self, batch: int) -> State:
@@ -237,7 +322,8 @@ class Generator(nn.Module):
 
         Args:
             batch: as for :meth:`forward`, plus `start` (B,) the window's first onset
-                and `mask` (B, T).
+                and `mask` (B, T); a lookback model also needs `history_pitch` and
+                `history_duration` (B, ticks), its pieces' real events by onset.
             timeline: barlines and chords of the batch's pieces.
             prefix: teacher-forced events (clipped to the window).
             steps: freely generated events.
@@ -246,7 +332,9 @@ class Generator(nn.Module):
 
         Returns:
             `pitch`, `duration`, `velocity`: (B, steps, n) straight-through one-hots;
-            `conditions`: (B, steps, 4) ids at the generated onsets; `mask` (B, steps).
+            `conditions`: (B, steps, 4) ids at the generated onsets; `mask` (B, steps);
+            for a lookback model `lookback` (B, steps, L, 2), the candidates each
+            generated event was offered (the discriminator judges repeats with them).
         """
         cfg = self.config
         B = batch["pitch"].shape[0]
@@ -256,14 +344,31 @@ class Generator(nn.Module):
         state = self.initial_state(B)
         tick = batch["start"].clone()
         last = batch["prev"]  # (B, 3) ids of the event before the first free one
+        looks = self.lookback_in is not None
+        if looks:
+            assert "history_pitch" in batch, "a lookback model unrolls on its pieces' history"
+            history = History(
+                batch["history_pitch"].clone(), batch["history_duration"].clone(), self.none_ids
+            )
+            sources = LookbackSources(timeline, cfg.lookback)
+            last_state = batch["repeat"][:, 0]  # (B, L) repeat states of the event before the window
         if prefix:
             head = {k: batch[k][:, :prefix] for k in (*EVENT_KEYS, "conditions")}
             prev_ids = [torch.cat((last[:, i : i + 1], head[k][:, :-1]), 1) for i, k in enumerate(EVENT_KEYS)]
-            x = self.inputs((prev_ids[0], prev_ids[1], prev_ids[2]), head["conditions"], piece)
+            _, lookback = self._batch_lookback(batch, slice(0, prefix))
+            x = self.inputs(
+                (prev_ids[0], prev_ids[1], prev_ids[2]), head["conditions"], piece, lookback=lookback
+            )
             _, (h_n, c_n) = self.lstm(x)
             state = [(h_n[i], c_n[i]) for i in range(cfg.layers)]
             tick = tick + (self.duration_ticks[head["duration"]] * batch["mask"][:, :prefix]).sum(1)
             last = torch.stack([head[k][:, -1] for k in EVENT_KEYS], 1)
+            if looks:
+                last_state = repeat_states(
+                    batch["lookback"][:, prefix - 1], last[:, 0], last[:, 1], cfg.n_pitch
+                )
+        if looks:
+            history.forget_from(tick)  # from here on the history is the generator's own
         # Fused tables for the loop: one matmul embeds the three one-hots, one
         # embedding_bag sums the four condition embeddings.
         event_w = torch.cat(
@@ -279,25 +384,34 @@ class Generator(nn.Module):
         end = timeline.end
         all_ticks = self.duration_ticks[None, :]
         event = self.event_embedding(last[:, 0], last[:, 1], last[:, 2])  # (B, E)
-        outs: dict[str, list[torch.Tensor]] = {k: [] for k in (*EVENT_KEYS, "conditions", "mask")}
+        keys = (*EVENT_KEYS, "conditions", "mask", "lookback")
+        outs: dict[str, list[torch.Tensor]] = {k: [] for k in keys}
+        candidates = None
         for _ in range(steps):
             alive = tick < end  # (B,)
             cond = lookup(tick)  # (B, 4), offsets added
             x = event + F.embedding_bag(cond, cond_w, mode="sum") + piece
+            if looks:
+                candidates = history.candidates(sources(tick))  # (B, L, 2)
+                x = x + self.lookback_in(self.lookback_ids(candidates, last_state)).sum(-2)
             if self.noise_in is not None:
                 x = x + self.noise_in(torch.randn(B, cfg.step_noise, device=x.device, dtype=x.dtype))
             hidden, state = self.step(self.drop(x), state)
-            pitch, _ = _gumbel_st(self.pitch_head(hidden), tau)
-            dv = self.dv_head(hidden + pitch @ self.pitch_out.weight)
+            pitch, pitch_index = _gumbel_st(self.pitch_logits(hidden, candidates), tau)
+            duration_logits, velocity_logits = self.dv_logits(hidden, pitch, candidates)
             fits = all_ticks <= (end - tick)[:, None]  # (B, n_duration)
             fits = fits | ~fits.any(1, keepdim=True)  # nothing fits: the piece has ended, keep logits finite
-            duration, index = _gumbel_st(dv[:, : cfg.n_duration].masked_fill(~fits, -1e4), tau)
-            velocity, _ = _gumbel_st(dv[:, cfg.n_duration :], tau)
+            duration, index = _gumbel_st(duration_logits.masked_fill(~fits, -1e4), tau)
+            velocity, _ = _gumbel_st(velocity_logits, tau)
+            if looks:
+                history.write(tick, pitch_index, index, alive)
+                last_state = repeat_states(candidates, pitch_index, index, cfg.n_pitch)
+                outs["lookback"].append(candidates)
             tick = tick + self.duration_ticks[index] * alive
             event = torch.cat((pitch, duration, velocity), 1) @ event_w
-            for key, value in zip(outs, (pitch, duration, velocity, cond, alive), strict=True):
+            for key, value in zip(keys[:5], (pitch, duration, velocity, cond, alive), strict=True):
                 outs[key].append(value)
-        result = {k: torch.stack(v, 1) for k, v in outs.items()}
+        result = {k: torch.stack(v, 1) for k, v in outs.items() if v}
         result["conditions"] = result["conditions"] - lookup.offsets
         return result
 

@@ -25,6 +25,7 @@ from midigan.errors import ConfigError
 from midigan.model.checkpoint import ModelBundle
 from midigan.model.conditioning import ConditionLookup, Timeline, conditions_timeline, stack_timelines
 from midigan.model.generator import Generator
+from midigan.model.lookback import NO_CANDIDATE, History, LookbackSources, repeat_states
 from midigan.model.stepper import FusedStepper
 from midigan.representations.streams import REST, NoteStreams, StreamVocab
 from midigan.theory import scale_pitch_classes
@@ -126,7 +127,7 @@ def _run(
     end = timeline.end  # (B,)
     length = timeline.longest()
     offsets = st.offsets
-    lookup = ConditionLookup(timeline, offsets[3:], limit=_TABLE_LIMIT)
+    lookup = ConditionLookup(timeline, offsets[3:7], limit=_TABLE_LIMIT)
     if z is None and cfg.z_dim:
         # Greedy decoding takes the prior's mean, so it is deterministic even without a seed.
         if temperature == 0:
@@ -151,6 +152,12 @@ def _run(
     records = torch.zeros(max_steps, B, 3, dtype=torch.int64, device=dev)
     greedy = temperature == 0
     n_all = n_p + n_d + cfg.n_velocity
+    looks = bool(st.lookback)
+    if looks:  # what each piece has played, for its lookback candidates
+        sources = LookbackSources(timeline, st.lookback, limit=_TABLE_LIMIT)
+        history = History.empty(B, length, st.none_ids, dev)
+        last_state = torch.full((B, len(st.lookback)), NO_CANDIDATE, dtype=torch.int64, device=dev)
+    candidates = None
     steps = 0
     for t in range(max_steps):
         if not greedy and t % _NOISE_BLOCK == 0:
@@ -160,14 +167,18 @@ def _run(
         step_noise = None
         if cfg.step_noise:
             step_noise = torch.randn(B, cfg.step_noise, generator=rng, device=dev)
-        hidden, state = st.hidden(torch.cat((prev, cond), 1), piece_bias, state, step_noise)
-        logits = st.pitch_logits(hidden, pitch_bias)
+        ids = torch.cat((prev, cond), 1)
+        if looks:
+            candidates = history.candidates(sources(tick))  # (B, L, 2)
+            ids = torch.cat((ids, st.lookback_ids(candidates, last_state)), 1)
+        hidden, state = st.hidden(ids, piece_bias, state, step_noise)
+        logits = st.pitch_logits(hidden, pitch_bias, candidates)
         if not greedy:
             logits = logits + noise[t % _NOISE_BLOCK, :, :n_p]
         pitch = logits.argmax(-1)
         if t < forced_steps:
             pitch = torch.where(t < forced_len, forced[:, t, 0], pitch)
-        dv = st.dv_logits(hidden, pitch)
+        dv = st.dv_logits(hidden, pitch, candidates)
         if not greedy:
             dv = dv + noise[t % _NOISE_BLOCK, :, n_p:]
         fits = dur_row <= (end - tick)[:, None]
@@ -179,6 +190,9 @@ def _run(
         event = torch.stack((pitch, duration, velocity), 1)
         records[t] = event
         prev = event + offsets[:3]
+        if looks:
+            history.write(tick, pitch, duration, tick < end)
+            last_state = repeat_states(candidates, pitch, duration, st.none_ids[0])
         tick = tick + dur_ticks[duration]
         steps = t + 1
         if steps % _CHECK_EVERY == 0 and bool((tick >= end).all()):

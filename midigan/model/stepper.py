@@ -54,9 +54,11 @@ class FusedStepper:
                 g.bars_in,
                 g.meter_in,
             ]
+            if g.lookback_in is not None:
+                tables.append(g.lookback_in)
             sizes = [t.num_embeddings for t in tables]
             offsets = torch.tensor([0, *sizes[:-1]]).cumsum(0)
-            self.offsets = offsets.to(self.device)  # (7,) where each feature's rows start
+            self.offsets = offsets.to(self.device)  # (7 or 8,) where each feature's rows start
             w_ih0 = g.lstm.weight_ih_l0[order]  # (4H, E)
             self.fused0 = torch.cat([t.weight for t in tables]) @ w_ih0.T  # (N, 4H)
             self.bias0 = g.lstm.bias_ih_l0[order] + g.lstm.bias_hh_l0[order]
@@ -78,8 +80,18 @@ class FusedStepper:
             self.style_rows = g.style_in.weight @ w_ih0.T
             self.z_rows = None if g.z_in is None else g.z_in.weight.T @ w_ih0.T  # (z_dim, 4H)
             self.noise_rows = None if g.noise_in is None else g.noise_in.weight.T @ w_ih0.T
+            self.lookback = tuple(cfg.lookback)
+            if self.lookback:
+                # Rows of each lag's candidate and state in the fused table (offsets added).
+                self.lookback_rows = g.lookback_offsets + self.offsets[7]
+                self.copy_pitch_wT = (g.copy_pitch.weight.T * scale).contiguous()  # (H, L)
+                self.copy_pitch_b = g.copy_pitch.bias * scale
+                self.copy_duration_wT = (g.copy_duration.weight.T * scale).contiguous()  # (H, 2L)
+                self.copy_duration_b = g.copy_duration.bias * scale
+                self.pitch_copy = (g.pitch_out.weight @ g.copy_duration.weight.T) * scale  # (n_pitch, 2L)
         self.duration_ticks = g.duration_ticks
         self.bos = g.bos
+        self.none_ids = g.none_ids
 
     def piece_bias(self, mode: torch.Tensor, style: torch.Tensor, z: torch.Tensor | None) -> torch.Tensor:
         """(B, 4H) layer-0 gate bias of each piece: biases + mode + style + z."""
@@ -104,7 +116,8 @@ class FusedStepper:
 
         Args:
             ids: (B, 7) row ids into the fused table (previous pitch, duration,
-                velocity, chord, position, bars remaining, meter; offsets added).
+                velocity, chord, position, bars remaining, meter; offsets added),
+                then for a lookback model the (B, 3L) of :meth:`lookback_ids`.
             piece_bias: (B, 4H) from :meth:`piece_bias`.
             state: per layer `(h, c)`.
             step_noise: (B, step_noise) when the model uses per-step noise.
@@ -129,10 +142,38 @@ class FusedStepper:
             x = h
         return x, new
 
-    def pitch_logits(self, hidden: torch.Tensor, pitch_bias: torch.Tensor) -> torch.Tensor:
-        """(B, n_pitch) temperature-scaled pitch logits; masks live in `pitch_bias`."""
-        return torch.addmm(pitch_bias, hidden, self.pitch_wT)
+    def lookback_ids(self, candidates: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
+        """(B, L, 2) candidates and (B, L) repeat states -> (B, 3L) rows of the fused table."""
+        return torch.cat((candidates, states[..., None]), -1).flatten(1) + self.lookback_rows
 
-    def dv_logits(self, hidden: torch.Tensor, pitch: torch.Tensor) -> torch.Tensor:
+    def pitch_logits(
+        self, hidden: torch.Tensor, pitch_bias: torch.Tensor, candidates: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """(B, n_pitch) temperature-scaled pitch logits; masks live in `pitch_bias`.
+
+        A lookback model adds each lag's copy weight to its candidate pitch
+        (`candidates` (B, L, 2); "none" candidates land in a dropped extra column).
+        """
+        logits = torch.addmm(pitch_bias, hidden, self.pitch_wT)
+        if not self.lookback:
+            return logits
+        assert candidates is not None, "this model looks back: pass the candidates"
+        weights = torch.addmm(self.copy_pitch_b, hidden, self.copy_pitch_wT)  # (B, L)
+        padded = F.pad(logits, (0, 1))
+        return padded.scatter_add_(1, candidates[..., 0], weights)[:, :-1]
+
+    def dv_logits(
+        self, hidden: torch.Tensor, pitch: torch.Tensor, candidates: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """(B, n_dur + n_vel) temperature-scaled duration and velocity logits given the pitch."""
-        return torch.addmm(self.dv_b, hidden, self.dv_wT).add_(self.pitch_dv.index_select(0, pitch))
+        dv = torch.addmm(self.dv_b, hidden, self.dv_wT).add_(self.pitch_dv.index_select(0, pitch))
+        if not self.lookback:
+            return dv
+        assert candidates is not None, "this model looks back: pass the candidates"
+        n_lags, n_d = len(self.lookback), self.config.n_duration
+        weights = torch.addmm(self.copy_duration_b, hidden, self.copy_duration_wT)
+        weights = weights.add_(self.pitch_copy.index_select(0, pitch))  # (B, 2L)
+        same = (candidates[..., 0] == pitch[:, None]).to(weights.dtype)
+        weights = weights[:, :n_lags] + weights[:, n_lags:] * same
+        duration = F.pad(dv[:, :n_d], (0, 1)).scatter_add_(1, candidates[..., 1], weights)[:, :-1]
+        return torch.cat((duration, dv[:, n_d:]), 1)

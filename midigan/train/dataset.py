@@ -20,7 +20,7 @@ import json
 import logging
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +29,7 @@ import torch
 from midigan.corpus.build import split_of  # a plain folder splits by the builder's hash rule
 from midigan.errors import ConfigError, MidiganError
 from midigan.model.conditioning import PieceTimeline, Timeline, stack_timelines, streams_timeline
+from midigan.model.lookback import piece_lookback
 from midigan.representations.streams import NoteStreams, StreamVocab
 
 log = logging.getLogger(__name__)
@@ -129,6 +130,9 @@ class TokenizedCorpus:
     split: np.ndarray
     timelines: list[PieceTimeline]
     ids: np.ndarray
+    _lookback: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     def __len__(self) -> int:
         return len(self.mode)
@@ -139,6 +143,26 @@ class TokenizedCorpus:
 
     def lengths(self) -> np.ndarray:
         return np.diff(self.offsets)
+
+    def lookback(self, lags: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """Every event's lookback candidates (N, L, 2) and repeat states (N, L), computed once per `lags`.
+
+        See :func:`midigan.model.lookback.piece_lookback`; "none" is the vocabulary's
+        pitch and duration count (the generator's none ids).
+        """
+        cache = self._lookback
+        if lags not in cache:
+            none_ids = (self.vocab.n_pitch, self.vocab.n_duration)
+            candidates = np.empty((len(self.events), len(lags), 2), dtype=np.int64)
+            states = np.empty((len(self.events), len(lags)), dtype=np.int64)
+            for p, timeline in enumerate(self.timelines):
+                lo, hi = int(self.offsets[p]), int(self.offsets[p + 1])
+                events = self.events[lo:hi]
+                candidates[lo:hi], states[lo:hi] = piece_lookback(
+                    self.onset[lo:hi], events[:, 0], events[:, 1], timeline.bar_starts, lags, none_ids
+                )
+            cache[lags] = (candidates, states)
+        return cache[lags]
 
     # ------------------------------------------------------------- storage
     def save(self, path: Path) -> Path:
@@ -323,13 +347,24 @@ def epoch_batches(
 
 
 def collate(
-    corpus: TokenizedCorpus, batch: list[Window], bos: tuple[int, int, int]
+    corpus: TokenizedCorpus,
+    batch: list[Window],
+    bos: tuple[int, int, int],
+    lags: tuple[int, ...] = (),
+    history: bool = False,
 ) -> dict[str, torch.Tensor]:
     """Tensors of a batch (CPU): targets, conditions, mask, previous event, piece ids, start ticks.
 
+    Args:
+        lags: a lookback model's lags: adds each event's candidates and repeat inputs.
+        history: also add each piece's whole melody by onset tick (the adversarial
+            unroll of a lookback model reads its candidates from it).
+
     Returns:
         `pitch`, `duration`, `velocity` (B, T); `conditions` (B, T, 4); `mask` (B, T)
-        bool; `prev` (B, 3); `mode`, `style`, `start` (B,).
+        bool; `prev` (B, 3); `mode`, `style`, `start` (B,); with `lags`, `lookback`
+        (B, T, L, 2) and `repeat` (B, T, L) (the previous event's states, 0 before a
+        piece starts); with `history`, `history_pitch` and `history_duration` (B, ticks).
     """
     T = max(w.stop - w.start for w in batch)
     B = len(batch)
@@ -344,7 +379,8 @@ def collate(
         prev[i] = bos if first else corpus.events[w.start - 1, :3]
     pieces = np.array([w.piece for w in batch])
     tensors = torch.from_numpy(events)
-    return {
+    extra = _lookback_columns(corpus, batch, T, lags, history) if lags else {}
+    return extra | {
         "pitch": tensors[..., 0],
         "duration": tensors[..., 1],
         "velocity": tensors[..., 2],
@@ -355,6 +391,34 @@ def collate(
         "style": torch.from_numpy(corpus.style[pieces]),
         "start": torch.from_numpy(corpus.onset[[w.start for w in batch]]),
     }
+
+
+def _lookback_columns(
+    corpus: TokenizedCorpus, batch: list[Window], T: int, lags: tuple[int, ...], history: bool
+) -> dict[str, torch.Tensor]:
+    """The lookback tensors of :func:`collate`."""
+    all_candidates, all_states = corpus.lookback(lags)
+    none_pitch, none_duration = corpus.vocab.n_pitch, corpus.vocab.n_duration
+    candidates = np.empty((len(batch), T, len(lags), 2), dtype=np.int64)
+    candidates[..., 0], candidates[..., 1] = none_pitch, none_duration
+    repeat = np.zeros((len(batch), T, len(lags)), dtype=np.int64)
+    for i, w in enumerate(batch):
+        n = w.stop - w.start
+        candidates[i, :n] = all_candidates[w.start : w.stop]
+        first = max(w.start - 1, int(corpus.offsets[w.piece]))  # state of the event before each one
+        states = all_states[first : w.stop - 1]
+        repeat[i, n - len(states) : n] = states
+    out = {"lookback": torch.from_numpy(candidates), "repeat": torch.from_numpy(repeat)}
+    if history:
+        ends = [int(corpus.timelines[w.piece].bar_starts[-1]) for w in batch]
+        pitch = np.full((len(batch), max(ends)), none_pitch, dtype=np.int64)
+        duration = np.full_like(pitch, none_duration)
+        for i, w in enumerate(batch):
+            lo, hi = int(corpus.offsets[w.piece]), int(corpus.offsets[w.piece + 1])
+            pitch[i, corpus.onset[lo:hi]] = corpus.events[lo:hi, 0]
+            duration[i, corpus.onset[lo:hi]] = corpus.events[lo:hi, 1]
+        out |= {"history_pitch": torch.from_numpy(pitch), "history_duration": torch.from_numpy(duration)}
+    return out
 
 
 def batch_timeline(corpus: TokenizedCorpus, batch: list[Window]) -> Timeline:

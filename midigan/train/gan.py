@@ -60,6 +60,7 @@ class RealWindow:
     streams: tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # one-hots (B, T, n)
     conditions: torch.Tensor  # (B, T, 4)
     mask: torch.Tensor  # (B, T) bool
+    candidates: torch.Tensor | None = None  # (B, T, L, 2) lookback candidates (lookback models)
 
 
 def real_window(
@@ -72,7 +73,8 @@ def real_window(
         F.one_hot(batch[k][:, cut], n).float()
         for k, n in zip(("pitch", "duration", "velocity"), sizes, strict=True)
     )
-    return RealWindow(streams, batch["conditions"][:, cut], batch["mask"][:, cut])  # type: ignore[arg-type]
+    candidates = batch["lookback"][:, cut] if "lookback" in batch else None
+    return RealWindow(streams, batch["conditions"][:, cut], batch["mask"][:, cut], candidates)  # type: ignore[arg-type]
 
 
 def _pad_time(x: torch.Tensor, length: int) -> torch.Tensor:
@@ -107,7 +109,12 @@ def judge(
     mask = torch.cat((_pad_time(real.mask, T), fake["fake_mask"]))
     mode = torch.cat((batch["mode"], batch["mode"]))
     style = torch.cat((batch["style"], batch["style"]))
-    logits, features = critic((streams[0], streams[1], streams[2]), conditions, mode, style, mask, noise_std)
+    candidates = None
+    if real.candidates is not None:
+        candidates = torch.cat((_pad_time(real.candidates, T), fake["fake_lookback"]))
+    logits, features = critic(
+        (streams[0], streams[1], streams[2]), conditions, mode, style, mask, noise_std, candidates
+    )
     return logits[:B], logits[B:], features[:B], features[B:]
 
 

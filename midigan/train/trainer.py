@@ -312,7 +312,9 @@ class Trainer:
     def _step(
         self, phase: str, windows_: list[Window], optimizers: dict, accum: LossMeter, progress: float
     ) -> None:
-        batch = to_device(collate(self.corpus, windows_, self.generator.bos), self.device)
+        lags = self.model_config.lookback
+        batch = collate(self.corpus, windows_, self.generator.bos, lags, history=phase != "mle")
+        batch = to_device(batch, self.device)
         if phase == "mle":
             self._mle_step(batch, optimizers["g"], accum, progress)
         else:
@@ -433,7 +435,8 @@ class Trainer:
         """||mean real features - mean generated features|| under the critic, on held-out windows."""
         cfg = self.config.gan
         windows_ = self.valid_batches[0]
-        batch = to_device(collate(self.corpus, windows_, self.generator.bos), self.device)
+        lags = self.model_config.lookback
+        batch = to_device(collate(self.corpus, windows_, self.generator.bos, lags, history=True), self.device)
         timeline = batch_timeline(self.corpus, windows_).to(self.device)
         state = torch.get_rng_state()
         self.generator.eval(), self.critic.eval()

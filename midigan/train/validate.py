@@ -76,7 +76,7 @@ def validation_nll(
     rng = torch.Generator(device=device)
     rng.manual_seed(0)
     for windows in batches:
-        batch = to_device(collate(corpus, windows, generator.bos), device)
+        batch = to_device(collate(corpus, windows, generator.bos, generator.config.lookback), device)
         z = None
         if generator.config.z_dim:
             z = torch.randn(len(windows), generator.config.z_dim, generator=rng, device=device)
