@@ -88,6 +88,18 @@ def synthetic_batch(cfg, B: int, T: int, device: torch.device) -> dict[str, torc
         "style": torch.randint(0, cfg.n_style, (B,), generator=g),
         "start": torch.zeros(B, dtype=torch.int64),
     }
+    if cfg.lookback:  # candidates as in real data (most exist), an empty history of 64 bars
+        L = len(cfg.lookback)
+        batch["lookback"] = torch.stack(
+            (
+                torch.randint(0, cfg.n_pitch + 1, (B, T, L), generator=g),
+                torch.randint(0, cfg.n_duration, (B, T, L), generator=g),
+            ),
+            -1,
+        )
+        batch["repeat"] = torch.randint(0, 3, (B, T, L), generator=g)
+        batch["history_pitch"] = torch.full((B, 64 * 48), cfg.n_pitch)
+        batch["history_duration"] = torch.full((B, 64 * 48), cfg.n_duration)
     return {k: v.to(device) for k, v in batch.items()}
 
 

@@ -91,19 +91,19 @@ class GANConfig:
 
     epochs: int = 1
     lr_g: float = 5e-5
-    lr_d: float = 5e-5
+    lr_d: float = 2e-4
     d_steps: int = 1  # discriminator updates per generator update
     prefix: int = 8  # teacher-forced events before the generator runs freely
-    unroll: int = 48  # events generated freely per window
+    unroll: int = 96  # events generated freely per window
     tau: float = 1.0  # Gumbel-softmax temperature at the start ...
     tau_final: float = 0.5  # ... annealed linearly to this at the end
     lambda_fm: float = 1.0
-    lambda_adv: float = 0.05
+    lambda_adv: float = 0.2
     lambda_mle: float = 1.0
     label_smoothing: float = 0.1  # one-sided: real targets are 1 - this
     instance_noise: float = 0.2  # std of noise on discriminator inputs, annealed to 0
     grad_clip: float = 1.0
-    max_batches: int = 250  # cap on GAN batches per epoch (0 = the whole epoch)
+    max_batches: int = 400  # cap on GAN batches per epoch (0 = the whole epoch)
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,7 @@ class SamplingConfig:
     (`run.sampling`), so `compose` and `evaluate` use the value the recipe was judged at.
     """
 
-    temperature: float = 0.9  # softmax temperature; an explicit --temperature wins
+    temperature: float = 0.85  # softmax temperature; an explicit --temperature wins
 
 
 @dataclass(frozen=True)
