@@ -81,32 +81,59 @@ class Timeline:
         """
         assert ticks.dim() == 2 and ticks.shape[0] == self.bar_starts.shape[0], "ticks must be (B, M)"
         ticks = ticks.contiguous()
-        bar = torch.searchsorted(self.bar_starts, ticks, right=True) - 1
-        bar = torch.minimum(bar.clamp(min=0), (self.n_bars - 1)[:, None])  # (B, M)
-        position = (ticks - self.bar_starts.gather(1, bar)).clamp(0, MAX_POSITION - 1)
+        bar, position = self.bar_position(ticks)
+        position = position.clamp(0, MAX_POSITION - 1)
         remaining = (self.n_bars[:, None] - bar).clamp(1, MAX_BARS_REMAINING)
         meter = self.bar_meter.gather(1, bar)
         change = torch.searchsorted(self.chord_ticks, ticks, right=True) - 1  # (B, M)
         chord = self.chord_ids.gather(1, change.clamp(min=0)).masked_fill(change < 0, 0)
         return torch.stack((chord, position, remaining, meter), dim=-1)
 
-    def table(self) -> torch.Tensor:
-        """(B, L, 4) condition ids at every tick 0..L-1 (L = the longest piece).
-
-        Sampling reads one row per step instead of searching; the caller decides
-        whether B * L is small enough to hold.
-        """
-        length = self.longest()
-        ticks = torch.arange(length, device=self.bar_starts.device).expand(self.bar_starts.shape[0], -1)
-        return self.at(ticks)
+    def bar_position(self, ticks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, M) ticks -> the bar index of each (clamped to the piece) and the ticks since its barline."""
+        bar = torch.searchsorted(self.bar_starts, ticks.contiguous(), right=True) - 1
+        bar = torch.minimum(bar.clamp(min=0), (self.n_bars - 1)[:, None])  # (B, M)
+        return bar, ticks - self.bar_starts.gather(1, bar)
 
 
-class ConditionLookup:
-    """Condition ids at one tick per piece, as cheaply as a step loop needs.
+class TickLookup:
+    """Per-piece values at one tick per piece, as cheaply as a step loop needs.
 
     When `B * L` (pieces x longest piece in ticks) is at most `limit`, every tick's
-    ids are computed once and each step is one `index_select`; beyond that (very
-    long pieces in big batches) each step searches the timeline.
+    values are computed once and each step is one `index_select`; beyond that (very
+    long pieces in big batches) each step computes them from the timeline.
+    Subclasses say what the values are (:meth:`values`).
+
+    Args:
+        timeline: the batch's timelines.
+        limit: most table rows to precompute.
+    """
+
+    def __init__(self, timeline: Timeline, limit: int = 1 << 22) -> None:
+        self.timeline = timeline
+        device = timeline.bar_starts.device
+        batch = timeline.n_bars.shape[0]
+        self.length = max(1, timeline.longest())
+        self.table: torch.Tensor | None = None
+        if batch * self.length <= limit:
+            ticks = torch.arange(self.length, device=device).expand(batch, -1)
+            self.table = self.values(ticks).flatten(0, 1)  # (B * L, K)
+            self.base = torch.arange(batch, device=device) * self.length
+
+    def values(self, ticks: torch.Tensor) -> torch.Tensor:
+        """(B, M) ticks -> (B, M, K) values."""
+        raise NotImplementedError
+
+    def __call__(self, ticks: torch.Tensor) -> torch.Tensor:
+        """(B,) ticks -> (B, K) values; ticks past the end read the last tick."""
+        at = ticks.clamp(max=self.length - 1)
+        if self.table is not None:
+            return self.table.index_select(0, self.base + at)
+        return self.values(at[:, None])[:, 0]
+
+
+class ConditionLookup(TickLookup):
+    """Condition ids at one tick per piece (see :class:`TickLookup`).
 
     Args:
         timeline: the batch's timelines.
@@ -115,22 +142,13 @@ class ConditionLookup:
     """
 
     def __init__(self, timeline: Timeline, offsets: torch.Tensor | None = None, limit: int = 1 << 22) -> None:
-        self.timeline = timeline
         device = timeline.bar_starts.device
         self.offsets = torch.zeros(4, dtype=torch.int64, device=device) if offsets is None else offsets
-        batch = timeline.n_bars.shape[0]
-        self.length = max(1, timeline.longest())
-        self.table: torch.Tensor | None = None
-        if batch * self.length <= limit:
-            self.table = (timeline.table() + self.offsets).reshape(batch * self.length, 4)
-            self.base = torch.arange(batch, device=device) * self.length
+        super().__init__(timeline, limit)
 
-    def __call__(self, ticks: torch.Tensor) -> torch.Tensor:
-        """(B,) ticks -> (B, 4) ids (offsets added); ticks past the end read the last tick."""
-        at = ticks.clamp(max=self.length - 1)
-        if self.table is not None:
-            return self.table.index_select(0, self.base + at)
-        return self.timeline.at(at[:, None])[:, 0] + self.offsets
+    def values(self, ticks: torch.Tensor) -> torch.Tensor:
+        """(B, M) ticks -> (B, M, 4) condition ids, offsets added."""
+        return self.timeline.at(ticks) + self.offsets
 
 
 def _pad(rows: Sequence[np.ndarray], fill: int) -> torch.Tensor:

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from midigan.model.conditioning import Timeline
+from midigan.model.conditioning import TickLookup, Timeline
 
 NO_CANDIDATE, DIFFERS, REPEATS = 0, 1, 2
 """Repeat states of an event against one lag's candidate."""
@@ -93,9 +93,7 @@ def repeat_states(
 def source_ticks(timeline: Timeline, ticks: torch.Tensor, lags: Sequence[int]) -> torch.Tensor:
     """Where each lag looks: (B, M) ticks -> (B, M, L) source ticks, -1 where there is none."""
     bar_starts = timeline.bar_starts
-    bar = torch.searchsorted(bar_starts, ticks.contiguous(), right=True) - 1
-    bar = torch.minimum(bar.clamp(min=0), (timeline.n_bars - 1)[:, None])
-    position = ticks - bar_starts.gather(1, bar)
+    bar, position = timeline.bar_position(ticks)
     out = []
     for lag in lags:
         source_bar = (bar - lag).clamp(min=0)
@@ -105,31 +103,22 @@ def source_ticks(timeline: Timeline, ticks: torch.Tensor, lags: Sequence[int]) -
     return torch.stack(out, -1)
 
 
-class LookbackSources:
-    """Source ticks at one tick per piece, precomputed per tick when small enough.
+class LookbackSources(TickLookup):
+    """Each lag's source tick at one tick per piece (-1: none; see :class:`TickLookup`).
 
     Args:
         timeline: the batch's timelines.
         lags: bars to look back.
-        limit: most (pieces x ticks x lags) entries to precompute; beyond, search per step.
+        limit: most table rows (pieces x ticks) to precompute; beyond, search per step.
     """
 
     def __init__(self, timeline: Timeline, lags: Sequence[int], limit: int = 1 << 22) -> None:
-        self.timeline, self.lags = timeline, tuple(lags)
-        batch = timeline.n_bars.shape[0]
-        self.length = max(1, timeline.longest())
-        self.table: torch.Tensor | None = None
-        if batch * self.length * len(self.lags) <= limit:
-            ticks = torch.arange(self.length, device=timeline.bar_starts.device).expand(batch, -1)
-            self.table = source_ticks(timeline, ticks, self.lags).reshape(batch * self.length, -1)
-            self.base = torch.arange(batch, device=ticks.device) * self.length
+        self.lags = tuple(lags)
+        super().__init__(timeline, limit)
 
-    def __call__(self, ticks: torch.Tensor) -> torch.Tensor:
-        """(B,) ticks -> (B, L) source ticks (-1: none); ticks past the end read the last tick."""
-        at = ticks.clamp(max=self.length - 1)
-        if self.table is not None:
-            return self.table.index_select(0, self.base + at)
-        return source_ticks(self.timeline, at[:, None], self.lags)[:, 0]
+    def values(self, ticks: torch.Tensor) -> torch.Tensor:
+        """(B, M) ticks -> (B, M, L) source ticks."""
+        return source_ticks(self.timeline, ticks, self.lags)
 
 
 class History:
