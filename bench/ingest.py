@@ -35,7 +35,7 @@ import pretty_midi
 import symusic
 from miditok import REMI, TokenizerConfig
 
-from midigan.midi_io import read_midi_report
+from midigan.io.midi import read_midi_report
 from midigan.representations.events import EventTokens
 
 Method = Callable[[Path], object]

@@ -28,12 +28,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from midigan.conditions import Conditions
 from midigan.model.checkpoint import ModelBundle, build_generator, model_config_for
 from midigan.model.conditioning import conditions_timeline, stack_timelines
 from midigan.model.config import load_config
 from midigan.model.discriminator import Discriminator
 from midigan.model.sampler import sample
+from midigan.representations.conditions import Conditions
 from midigan.representations.streams import StreamVocab
 from midigan.train.gan import (
     GeneratorObjective,

@@ -15,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 import midigan
-from midigan.theory import scale_pitch_classes
+from midigan.music.theory import scale_pitch_classes
 
 OUT = Path(__file__).resolve().parent / "output" / "batch"
 

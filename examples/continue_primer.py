@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import midigan
-from midigan.score import KeySignature, Meter, Note, Score, Tempo, Track
+from midigan.music.score import KeySignature, Meter, Note, Score, Tempo, Track
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "output"

@@ -12,22 +12,22 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
-    "Score": "midigan.score",
-    "Track": "midigan.score",
-    "Note": "midigan.score",
-    "Tempo": "midigan.score",
-    "Meter": "midigan.score",
-    "KeySignature": "midigan.score",
-    "ChordLabel": "midigan.score",
-    "TPQ": "midigan.score",
-    "load": "midigan.score",
+    "Score": "midigan.music.score",
+    "Track": "midigan.music.score",
+    "Note": "midigan.music.score",
+    "Tempo": "midigan.music.score",
+    "Meter": "midigan.music.score",
+    "KeySignature": "midigan.music.score",
+    "ChordLabel": "midigan.music.score",
+    "TPQ": "midigan.music.score",
+    "load": "midigan.music.score",
     "PianoRoll": "midigan.representations.pianoroll",
     "EventTokens": "midigan.representations.events",
     "NoteStreams": "midigan.representations.streams",
     "MidiganError": "midigan.errors",
     "compose": "midigan.composer",  # module named as a noun: a module `compose` would shadow the function
     "load_model": "midigan.composer",
-    "Piece": "midigan.piece",
+    "Piece": "midigan.composer.piece",
 }
 
 __all__ = [*sorted(_EXPORTS), "__version__"]

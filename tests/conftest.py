@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 
 import pytest
 
-from midigan.score import ChordLabel, KeySignature, Meter, Note, Score, Tempo, Track
+from midigan.music.score import ChordLabel, KeySignature, Meter, Note, Score, Tempo, Track
 
 
 def make_track(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from midigan.score import ChordLabel, KeySignature, Meter, Note, Score, Tempo, Track
-from midigan.theory import CHORD_QUALITIES
+from midigan.music.score import ChordLabel, KeySignature, Meter, Note, Score, Tempo, Track
+from midigan.music.theory import CHORD_QUALITIES
 
 METERS = [(4, 4), (3, 4), (2, 4), (6, 8), (5, 8), (2, 2), (12, 8), (7, 8)]
 NAMES = ["Piano", "Bass", "Lead Vocal", "Strings", "", "Drums"]

@@ -5,9 +5,15 @@ from __future__ import annotations
 import pytest
 from conftest import make_score
 
-from midigan.arrange import arrange, bar_pattern, bass_pitch, estimate_chords_from_melody, voice_chord
-from midigan.score import ChordLabel, Meter, Score
-from midigan.theory import chord_pitch_classes
+from midigan.composer.arrange import (
+    arrange,
+    bar_pattern,
+    bass_pitch,
+    estimate_chords_from_melody,
+    voice_chord,
+)
+from midigan.music.score import ChordLabel, Meter, Score
+from midigan.music.theory import chord_pitch_classes
 
 Q = 12  # ticks per quarter
 

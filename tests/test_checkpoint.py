@@ -11,10 +11,10 @@ import torch
 from model_helpers import tiny_run_config, write_corpus
 from safetensors.torch import load_file, save_file
 
-from midigan.conditions import Conditions
 from midigan.errors import CheckpointError, TrainingError
 from midigan.model.checkpoint import PRETRAINED_DIR, load_model, recover_folder, write_folder
 from midigan.model.sampler import sample
+from midigan.representations.conditions import Conditions
 from midigan.train.trainer import Trainer, TrainOptions, train
 
 

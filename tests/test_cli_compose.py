@@ -168,7 +168,7 @@ def test_a_model_file_that_is_not_a_checkpoint(tmp_path: Path) -> None:
 
 def test_a_failing_later_format_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from midigan.errors import RenderError
-    from midigan.export import png
+    from midigan.io import png
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RenderError("matplotlib failed")
@@ -180,7 +180,7 @@ def test_a_failing_later_format_leaves_nothing(tmp_path: Path, monkeypatch: pyte
 
 # ------------------------------------------------------------------ output planning (no model)
 def test_output_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from midigan.export.outputs import plan_outputs
+    from midigan.composer.outputs import plan_outputs
 
     monkeypatch.chdir(tmp_path)
     assert plan_outputs(None, [], 1, 7) == [{"mid": Path("midigan-7.mid")}]

@@ -15,12 +15,18 @@ from conftest import make_score
 import midigan
 from midigan import composer as compose_module
 from midigan.composer import STYLE_KEYS, compose, load_model, parse_chords
-from midigan.conditions import Conditions
+from midigan.composer.piece import Piece
+from midigan.composer.progressions import bars_of_chords
 from midigan.errors import CheckpointError, ConfigError, MidiReadError, TheoryError
-from midigan.piece import Piece
-from midigan.progressions import bars_of_chords
-from midigan.score import Score
-from midigan.theory import CHORD_QUALITIES, chord_symbol, parse_key, scale_pitch_classes, strong_beat_ticks
+from midigan.music.score import Score
+from midigan.music.theory import (
+    CHORD_QUALITIES,
+    chord_symbol,
+    parse_key,
+    scale_pitch_classes,
+    strong_beat_ticks,
+)
+from midigan.representations.conditions import Conditions
 
 CORPUS_IN_KEY_RATE = {"major": 0.9888, "minor": 0.9777}
 """Share of melody notes in the tune's own key (minor with its raised 7th), by mode, over all
@@ -104,7 +110,7 @@ def corpus_in_key_rate(stride: int = 1) -> dict[str, float]:
     """In-key rate of the corpus melodies by mode (every `stride`-th tune of the manifest)."""
     import json
 
-    from midigan.melody import extract_melody
+    from midigan.music.melody import extract_melody
 
     corpora = Path(__file__).resolve().parent.parent / "corpora"
     rows = [json.loads(line) for line in (corpora / "manifest.jsonl").read_text().splitlines()][::stride]
@@ -322,7 +328,7 @@ def test_compose_path_imports_nothing_heavy(tmp_path: Path) -> None:
 
 # --------------------------------------------------------------- default progressions (no model)
 def test_default_progression_shape() -> None:
-    from midigan.progressions import default_progression
+    from midigan.composer.progressions import default_progression
 
     assert default_progression((9, "minor"), 1, seed=0) == [[(9, "min")]]
     assert default_progression((2, "major"), 2, seed=0) == [[(9, "maj")], [(2, "maj")]]  # A - D

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from midigan.conditions import (
+from midigan.errors import ConfigError, MidiganError, TheoryError
+from midigan.music.score import ChordLabel
+from midigan.music.theory import parse_progression
+from midigan.representations.conditions import (
     CHORD_QUALITY_NAMES,
     METER_NAMES,
     N_CHORDS,
@@ -17,9 +20,6 @@ from midigan.conditions import (
     shift_to_c,
     style_id,
 )
-from midigan.errors import ConfigError, MidiganError, TheoryError
-from midigan.score import ChordLabel
-from midigan.theory import parse_progression
 
 
 def test_chord_ids_are_a_bijection_with_zero_for_no_chord() -> None:

@@ -11,10 +11,10 @@ from click.testing import CliRunner
 from conftest import make_score
 
 from midigan.corpus.build import build_corpus, fit_bar_length, split_of
-from midigan.corpus.harmony import best_template_chord, chorale_chords, estimate_chords
 from midigan.corpus.stats import corpus_stats, format_stats
-from midigan.midi_io import read_midi, write_midi
-from midigan.score import TPQ, ChordLabel, KeySignature, Meter, Tempo
+from midigan.io.midi import read_midi, write_midi
+from midigan.music.harmony import best_template_chord, chorale_chords, estimate_chords
+from midigan.music.score import TPQ, ChordLabel, KeySignature, Meter, Tempo
 
 BAR = 4 * TPQ
 Q = TPQ
@@ -73,7 +73,7 @@ def test_template_matcher_names_triads_and_sevenths() -> None:
 def test_bwv_66_6_harmony() -> None:
     from music21 import corpus
 
-    from midigan.music21_io import convert_music21
+    from midigan.io.music21 import convert_music21
 
     score = convert_music21(corpus.parse("bach/bwv66.6")).score
     assert score.keys == [KeySignature(0, 6, "minor")]

@@ -16,8 +16,8 @@ from midigan.corpus.families import find_families, melody_runs, resplit_corpus
 from midigan.errors import MidiganError, MidiReadError
 from midigan.evaluate.copying import COPY_RUN, CopyIndex, run_hashes
 from midigan.evaluate.features import Tune
-from midigan.midi_io import read_midi, write_midi
-from midigan.score import Score
+from midigan.io.midi import read_midi, write_midi
+from midigan.music.score import Score
 
 CORPORA = Path(__file__).resolve().parents[1] / "corpora"
 

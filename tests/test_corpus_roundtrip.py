@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from strategies import canonical
 
-from midigan.midi_io import midi_bytes, read_midi_report, score_from_midi_bytes
-from midigan.score import Score
+from midigan.io.midi import midi_bytes, read_midi_report, score_from_midi_bytes
+from midigan.music.score import Score
 
 CORPORA = Path(__file__).resolve().parents[1] / "corpora"
 SAMPLE_SIZE = 500

@@ -7,10 +7,10 @@ import pytest
 import torch
 from model_helpers import tiny_bundle, tiny_run_config, write_corpus
 
-from midigan.conditions import Conditions
 from midigan.model.checkpoint import load_model
 from midigan.model.sampler import sample
 from midigan.model.stepper import FusedStepper
+from midigan.representations.conditions import Conditions
 from midigan.train.trainer import TrainOptions, train
 
 pytestmark = [

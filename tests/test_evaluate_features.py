@@ -23,7 +23,7 @@ from midigan.evaluate.features import (
     pitch_count,
     pitch_range,
 )
-from midigan.score import ChordLabel, KeySignature, Meter, Note, Score, Track
+from midigan.music.score import ChordLabel, KeySignature, Meter, Note, Score, Track
 
 Q = 12  # ticks per quarter
 C_MAJOR_SCALE = [60, 62, 64, 65, 67, 69, 71, 72]

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from conftest import make_score
 
-from midigan.conditions import Conditions
 from midigan.errors import ConfigError
 from midigan.evaluate.features import Tune
 from midigan.evaluate.markov import REST, MarkovModel, fit_markov, tune_events
+from midigan.representations.conditions import Conditions
 
 Q = 12
 

@@ -12,7 +12,6 @@ from click.testing import CliRunner
 from conftest import make_score
 
 from midigan.cli import main
-from midigan.conditions import Conditions
 from midigan.errors import ConfigError
 from midigan.evaluate.features import Tune
 from midigan.evaluate.runner import (
@@ -26,8 +25,9 @@ from midigan.evaluate.runner import (
     read_manifest,
     sample_model,
 )
-from midigan.midi_io import write_midi
-from midigan.score import ChordLabel
+from midigan.io.midi import write_midi
+from midigan.music.score import ChordLabel
+from midigan.representations.conditions import Conditions
 
 Q = 12
 MAJOR = (0, 2, 4, 5, 7, 9, 11)

@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from strategies import canonical, scores
 
 from midigan.errors import ConfigError, TokenGrammarError
+from midigan.music.score import KeySignature, Meter, Score, Tempo
 from midigan.representations.events import EventTokens, default_vocab
 from midigan.representations.vocab import EventConfig, TokenVocab
-from midigan.score import KeySignature, Meter, Score, Tempo
 
 
 @settings(max_examples=200, deadline=None)

@@ -7,7 +7,6 @@ import pytest
 import torch
 from model_helpers import TINY_VOCAB, tiny_bundle, write_corpus
 
-from midigan.conditions import Conditions
 from midigan.model.conditioning import PieceTimeline, stack_timelines
 from midigan.model.lookback import (
     DIFFERS,
@@ -19,6 +18,7 @@ from midigan.model.lookback import (
     repeat_states,
 )
 from midigan.model.sampler import sample
+from midigan.representations.conditions import Conditions
 from midigan.representations.streams import NoteStreams
 from midigan.train.dataset import collate, load_corpus, windows
 

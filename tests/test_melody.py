@@ -6,8 +6,8 @@ import pytest
 from conftest import make_track
 
 from midigan.errors import MidiganError
-from midigan.melody import extract_melody, melody_track_index, skyline
-from midigan.score import Note, Score
+from midigan.music.melody import extract_melody, melody_track_index, skyline
+from midigan.music.score import Note, Score
 
 
 def scale(low: int, count: int = 8, step: int = 12) -> list[tuple[int, int, int]]:

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from midigan.errors import MidiReadError, MidiWriteError
-from midigan.midi_io import (
+from midigan.io.midi import (
     QuantizationWarning,
     midi_bytes,
     read_midi,
@@ -20,8 +20,8 @@ from midigan.midi_io import (
     score_from_midi_bytes,
     write_midi,
 )
-from midigan.score import ChordLabel, KeySignature, Meter, Note, Score, Tempo, Track
-from midigan.theory import CHORD_QUALITIES
+from midigan.music.score import ChordLabel, KeySignature, Meter, Note, Score, Tempo, Track
+from midigan.music.theory import CHORD_QUALITIES
 
 DATA = Path(__file__).parent / "data"
 

@@ -7,12 +7,12 @@ import pytest
 import torch
 from model_helpers import TINY_VOCAB, tiny_bundle, tiny_model_config
 
-from midigan.conditions import Conditions
 from midigan.errors import ConfigError
 from midigan.model.conditioning import ConditionLookup, conditions_timeline, stack_timelines, streams_timeline
 from midigan.model.config import DiscriminatorConfig, RunConfig, config_from_dict, load_config
 from midigan.model.discriminator import Discriminator
 from midigan.model.stepper import FusedStepper
+from midigan.representations.conditions import Conditions
 from midigan.representations.streams import NoteStreams, condition_track
 
 
@@ -234,7 +234,7 @@ def test_torch_timeline_matches_condition_track(meter, key, chords):
 def test_timeline_of_real_piece_with_meter_change_matches_its_streams():
     from conftest import make_score
 
-    from midigan.score import Meter
+    from midigan.music.score import Meter
 
     score = make_score([(60 + i % 5, 12 * i, 12) for i in range(20)], chords=[(0, 0, "maj"), (48, 7, "7")])
     score.meters = [Meter(0, 4, 4), Meter(96, 3, 4)]

@@ -8,7 +8,7 @@ import pytest
 from music21 import meter, note, stream
 
 from midigan.errors import MidiReadError
-from midigan.music21_io import (
+from midigan.io.music21 import (
     ACCENT_VELOCITIES,
     clean_abc,
     close_open_repeats,
@@ -20,7 +20,7 @@ from midigan.music21_io import (
     to_music21,
     write_musicxml_bytes,
 )
-from midigan.score import TPQ, ChordLabel, KeySignature, Meter
+from midigan.music.score import TPQ, ChordLabel, KeySignature, Meter
 
 EIGHTH = TPQ // 2
 

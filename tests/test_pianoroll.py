@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from strategies import canonical, scores
 
 from midigan.errors import ConfigError
+from midigan.music.score import TPQ, Meter, Score
 from midigan.representations.pianoroll import PianoRoll
-from midigan.score import TPQ, Meter, Score
 
 
 @settings(max_examples=150, deadline=None)

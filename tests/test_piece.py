@@ -8,11 +8,11 @@ import pytest
 from conftest import make_score
 
 import midigan
-from midigan.arrange import arrange
+from midigan.composer.arrange import arrange
+from midigan.composer.piece import Piece, ticks_to_seconds
 from midigan.errors import MidiWriteError
 from midigan.io import new_file_mode
-from midigan.piece import Piece, ticks_to_seconds
-from midigan.score import ChordLabel, KeySignature, Tempo
+from midigan.music.score import ChordLabel, KeySignature, Tempo
 
 
 @pytest.fixture

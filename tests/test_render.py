@@ -12,15 +12,15 @@ import pytest
 from click.testing import CliRunner
 from conftest import make_score
 
-from midigan.arrange import arrange
 from midigan.cli import main
+from midigan.composer.arrange import arrange
 from midigan.errors import RenderError
-from midigan.export import export, parse_formats
-from midigan.export import wav as wav_module
-from midigan.export.png import COLOURS, write_pianoroll
 from midigan.io import new_file_mode
-from midigan.midi_io import write_midi
-from midigan.score import ChordLabel, Score
+from midigan.io import wav as wav_module
+from midigan.io.export import export, parse_formats
+from midigan.io.midi import write_midi
+from midigan.io.png import COLOURS, write_pianoroll
+from midigan.music.score import ChordLabel, Score
 
 HAVE_FLUIDSYNTH = shutil.which("fluidsynth") is not None
 needs_fluidsynth = pytest.mark.skipif(not HAVE_FLUIDSYNTH, reason="fluidsynth not installed (CI installs it)")

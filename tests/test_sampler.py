@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from model_helpers import tiny_bundle
 
-from midigan.conditions import Conditions, meter_id
 from midigan.errors import ConfigError
 from midigan.model.sampler import sample
+from midigan.music.theory import scale_pitch_classes
+from midigan.representations.conditions import Conditions, meter_id
 from midigan.representations.streams import NoteStreams
-from midigan.theory import scale_pitch_classes
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from conftest import make_score, make_track
 
-from midigan.score import TPQ, ChordLabel, KeySignature, Meter, Note, Score, Track
+from midigan.music.score import TPQ, ChordLabel, KeySignature, Meter, Note, Score, Track
 
 
 def test_bar_ticks_follow_the_meter():

@@ -11,11 +11,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import melodies
 
-from midigan.conditions import MAX_BARS_REMAINING, MAX_POSITION, Conditions, chord_id, meter_id
 from midigan.errors import ConfigError
+from midigan.music.score import ChordLabel, KeySignature, Meter, Score
+from midigan.music.theory import parse_progression
+from midigan.representations.conditions import (
+    MAX_BARS_REMAINING,
+    MAX_POSITION,
+    Conditions,
+    chord_id,
+    meter_id,
+)
 from midigan.representations.streams import REST, NoteStreams, StreamVocab, condition_track
-from midigan.score import ChordLabel, KeySignature, Meter, Score
-from midigan.theory import parse_progression
 
 
 def _notes(score: Score) -> list[tuple[int, int, int, int]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from midigan.errors import MidiganError, TheoryError
-from midigan.theory import (
+from midigan.music.theory import (
     chord_pitch_classes,
     chord_symbol,
     key_name,
@@ -81,7 +81,7 @@ def test_unknown_chord_is_a_midigan_error(text: str) -> None:
 
 
 def test_chord_symbol_round_trip_every_quality() -> None:
-    from midigan.theory import CHORD_QUALITIES
+    from midigan.music.theory import CHORD_QUALITIES
 
     for root in range(12):
         for quality in CHORD_QUALITIES:

@@ -13,13 +13,13 @@ from conftest import make_score
 from model_helpers import tiny_bundle, tiny_run_config, write_corpus
 
 from midigan.cli import main
-from midigan.conditions import Conditions
 from midigan.errors import ConfigError
 from midigan.model.checkpoint import load_model
 from midigan.model.conditioning import conditions_timeline, stack_timelines
 from midigan.model.config import DiscriminatorConfig, GANConfig
 from midigan.model.discriminator import Discriminator
 from midigan.model.sampler import sample
+from midigan.representations.conditions import Conditions
 from midigan.representations.streams import NoteStreams
 from midigan.train import dataset
 from midigan.train.dataset import collate, corpus_entries, epoch_batches, load_corpus, windows

@@ -21,7 +21,7 @@ def render(file: str, wav: str | None, png: str | None, musicxml: str | None, so
     """Render FILE to --wav, --png and/or --musicxml (at least one)."""
     if not (wav or png or musicxml):
         raise click.UsageError("say what to render: --wav OUT, --png OUT and/or --musicxml OUT")
-    from midigan.export import render_file
+    from midigan.io.export import render_file
 
     for path in run_guarded(render_file, file, wav=wav, png=png, musicxml=musicxml, soundfont=soundfont):
         click.echo(str(path))

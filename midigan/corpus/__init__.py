@@ -4,7 +4,7 @@ their chords, and describing any folder of MIDI files.
 * :mod:`midigan.corpus.build` — ``midigan corpus build``: Essen, O'Neill's, Ryan's and
   the Bach chorales to ``corpora/<style>/<id>.mid`` plus ``manifest.jsonl``.
 * :mod:`midigan.corpus.families` — ``midigan corpus resplit``: variants of a tune share a split.
-* :mod:`midigan.corpus.harmony` — the folk chord estimator and chorale harmony labels.
+* :mod:`midigan.music.harmony` — the folk chord estimator and chorale harmony labels.
 * :mod:`midigan.corpus.stats` — ``midigan corpus stats``: counts and distributions.
 
 Nothing here imports torch; music21 is imported only by the build.

@@ -2,7 +2,7 @@
 
 Four sources, no network: the Essen folk songs (style ``folk``), O'Neill's 1850
 (``irish``), Ryan's Mammoth Collection (``fiddle``) and the Bach chorales
-(``chorale``). Each tune becomes one :class:`~midigan.score.Score` written as a
+(``chorale``). Each tune becomes one :class:`~midigan.music.score.Score` written as a
 type-1 MIDI file ``<out>/<style>/<id>.mid`` with chord labels as markers, and one
 line of ``<out>/manifest.jsonl``. A tune that cannot be used is skipped and counted
 by reason (``<out>/build_report.json``); one bad tune never stops the build.
@@ -32,7 +32,7 @@ from pathlib import Path
 
 from midigan.errors import MidiganError
 from midigan.io import write_atomic
-from midigan.score import Meter, Score, Tempo
+from midigan.music.score import Meter, Score, Tempo
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class Source:
     folder: str  # under music21/corpus
     style: str  # conditions.STYLES
     kind: str  # "abc" or "chorales"
-    mode_rule: str = "source"  # see midigan.music21_io
+    mode_rule: str = "source"  # see midigan.io.music21
 
 
 SOURCES: dict[str, Source] = {
@@ -107,7 +107,7 @@ def music21_corpus_dir() -> Path:
 
 def iter_tasks(sources: Sequence[str], limit: int | None = None) -> Iterator[Task]:
     """Every tune of the named sources, in id order; `limit` caps each source."""
-    from midigan.music21_io import split_abc_tunes
+    from midigan.io.music21 import split_abc_tunes
 
     root = music21_corpus_dir()
     for name in sources:
@@ -142,8 +142,8 @@ def convert_task(task: Task) -> tuple[Score, dict[str, int], str]:
     Raises:
         MidiganError: the tune cannot be used; the message is the skip reason.
     """
-    from midigan.corpus.harmony import chorale_chords, estimate_chords
-    from midigan.music21_io import convert_music21, parse_abc
+    from midigan.io.music21 import convert_music21, parse_abc
+    from midigan.music.harmony import chorale_chords, estimate_chords
 
     source = SOURCES[task.source]
     if source.kind == "abc":
@@ -243,7 +243,7 @@ def build_one(task: Task, out: str) -> Outcome:
     """Convert and write one tune; every failure becomes a counted skip reason."""
     import warnings
 
-    from midigan.midi_io import midi_bytes
+    from midigan.io.midi import midi_bytes
 
     outcome = Outcome(task.id, task.source, ref=task.ref)
     started = time.perf_counter()

@@ -44,7 +44,7 @@ from midigan.errors import MidiganError
 from midigan.evaluate.copying import COPY_RUN, run_hashes
 from midigan.evaluate.features import Tune
 from midigan.io import write_atomic
-from midigan.score import Score
+from midigan.music.score import Score
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ def assign_families(
         MidiReadError: a row's MIDI file is missing or unreadable.
     """
     from midigan.corpus.build import split_of
-    from midigan.midi_io import read_midi_report
+    from midigan.io.midi import read_midi_report
 
     runs: dict[str, np.ndarray] = {}
     for row in progress(rows) if progress else rows:

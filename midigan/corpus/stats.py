@@ -1,7 +1,7 @@
 """Describe any folder of MIDI files: what a corpus holds before anyone trains on it.
 
 :func:`corpus_stats` reads every ``.mid``/``.midi`` file under a folder (recursively)
-with :func:`midigan.midi_io.read_midi` (symusic underneath, so thousands of files take
+with :func:`midigan.io.midi.read_midi` (symusic underneath, so thousands of files take
 seconds) and returns plain JSON-ready numbers; :func:`format_stats` turns them into
 tables for the terminal. A file that cannot be read is counted and named, never fatal.
 Note lengths are in beats of a quarter note.
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from midigan.errors import MidiganError, MidiReadError
 from midigan.io import MIDI_SUFFIXES
-from midigan.score import TPQ, Score
+from midigan.music.score import TPQ, Score
 
 LENGTH_BINS = (0.25, 1 / 3, 0.5, 2 / 3, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)
 """Note lengths (quarter-note beats) named in the histogram; others count as 'other'."""
@@ -46,7 +46,7 @@ def corpus_stats(folder: str | Path) -> dict:
     Raises:
         MidiReadError: `folder` is not a folder.
     """
-    from midigan.midi_io import read_midi
+    from midigan.io.midi import read_midi
 
     folder = Path(folder)
     paths = find_midi_files(folder)

@@ -2,7 +2,7 @@
 
 Every metric in :mod:`midigan.evaluate` reads a :class:`Tune`: the sounding notes of a
 melody (rests dropped, pitches in the piece's real key) with the meter, key and chord
-context each note sits in. A Tune is made from a :class:`~midigan.score.Score` or a
+context each note sits in. A Tune is made from a :class:`~midigan.music.score.Score` or a
 ``NoteStreams`` alike, so generated and real pieces pass through exactly the same code.
 
 Features are pure functions ``f(piece) -> float | np.ndarray`` of a Tune, a Score or a
@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from midigan.score import TPQ, ChordLabel, Meter, Score
-from midigan.theory import scale_pitch_classes, strong_beat_ticks
+from midigan.music.score import TPQ, ChordLabel, Meter, Score
+from midigan.music.theory import scale_pitch_classes, strong_beat_ticks
 
 if TYPE_CHECKING:
     from midigan.representations.streams import NoteStreams
@@ -43,12 +43,12 @@ class Tune:
 
     Attributes:
         pitch: (N,) MIDI pitches as they sound (in `tonic`'s key), ordered by onset.
-        onset: (N,) onset ticks (:data:`~midigan.score.TPQ` per quarter) from tick 0.
+        onset: (N,) onset ticks (:data:`~midigan.music.score.TPQ` per quarter) from tick 0.
         duration: (N,) lengths in ticks, > 0.
         velocity: (N,) MIDI velocities 1-127.
         strong: (N,) True where the onset falls on a strong beat of its bar's meter.
         chord_root: (N,) root pitch class of the chord label at the onset, -1 for none.
-        chord_quality: quality names (:data:`midigan.theory.CHORD_QUALITIES`) per note.
+        chord_quality: quality names (:data:`midigan.music.theory.CHORD_QUALITIES`) per note.
         bar_starts: (B+1,) ticks of every barline from 0 to the end of the piece.
         tonic: tonic pitch class (0 = C); estimated from the notes when the source had no key.
         mode: 'major' or 'minor'.
@@ -137,11 +137,12 @@ class Tune:
 
     @classmethod
     def from_score(cls, score: Score) -> Tune:
-        """The melody of `score`: the skyline of the track the melody rule picks (:mod:`midigan.melody`).
+        """The melody of `score`: the skyline of the track the melody rule picks (see
+        :mod:`midigan.music.melody`).
 
         A score without pitched notes gives an empty Tune.
         """
-        from midigan.melody import extract_melody
+        from midigan.music.melody import extract_melody
 
         pitched = any(n for t in score.tracks if not t.is_drum for n in t.notes)
         track = extract_melody(score) if pitched else None

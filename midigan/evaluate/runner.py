@@ -4,7 +4,7 @@ The protocol, in order:
 
 1. The *reference* is `n` pieces drawn (seeded) from the corpus's test split, each cut to
    its first `bars` bars. Their meter, key, chord labels, style and length become the
-   :class:`~midigan.conditions.Conditions` every generator is asked for, so each
+   :class:`~midigan.representations.conditions.Conditions` every generator is asked for, so each
    generated piece has a real twin written under the same conditions.
 2. *Candidates*, one report row each: `ceiling` (n training-split pieces: real music
    the reference was not drawn from — the best any generator can hope for), `markov`
@@ -30,7 +30,6 @@ from pathlib import Path
 
 import numpy as np
 
-from midigan.conditions import Conditions
 from midigan.errors import ConfigError, MidiganError
 from midigan.evaluate.copying import COPY_RUN, CopyIndex, copied_rate
 from midigan.evaluate.distances import compare_feature_tables
@@ -39,7 +38,8 @@ from midigan.evaluate.markov import fit_markov
 from midigan.evaluate.report import EvaluationReport, RowResult, plot_report
 from midigan.evaluate.stats import statistics_table, summarize
 from midigan.evaluate.two_sample import two_sample_accuracy
-from midigan.score import TPQ, ChordLabel
+from midigan.music.score import TPQ, ChordLabel
+from midigan.representations.conditions import Conditions
 
 log = logging.getLogger(__name__)
 

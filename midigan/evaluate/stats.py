@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from midigan.evaluate.features import Tune, on_tune, pitch_range
-from midigan.theory import CHORD_QUALITIES, scale_pitch_classes
+from midigan.music.theory import CHORD_QUALITIES, scale_pitch_classes
 
 REPETITION_LENGTHS = (2, 3, 4)
 """Pattern lengths (in notes) :func:`repetitions` is reported for."""
@@ -100,7 +100,7 @@ def velocity_std(tune: Tune) -> float:
 def chord_tone_ratio(tune: Tune) -> float:
     """Share of strong-beat notes whose pitch class belongs to the chord label at their onset.
 
-    Strong beats are :func:`midigan.theory.strong_beat_ticks` of each bar's meter; notes
+    Strong beats are :func:`midigan.music.theory.strong_beat_ticks` of each bar's meter; notes
     starting under no chord are left out. nan when no labelled note starts on a strong beat.
     """
     eligible = tune.strong & (tune.chord_root >= 0)

@@ -109,8 +109,14 @@ class ModelBundle:
 
 
 def model_config_for(base: ModelConfig, vocab: StreamVocab) -> ModelConfig:
-    """`base` with every vocabulary size filled from `vocab` and :mod:`midigan.conditions`."""
-    from midigan.conditions import MAX_BARS_REMAINING, MAX_POSITION, METER_NAMES, N_CHORDS, STYLES
+    """`base` with every vocabulary size filled from `vocab` and :mod:`midigan.representations.conditions`."""
+    from midigan.representations.conditions import (
+        MAX_BARS_REMAINING,
+        MAX_POSITION,
+        METER_NAMES,
+        N_CHORDS,
+        STYLES,
+    )
 
     return replace(
         base,

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from midigan.conditions import (
+from midigan.representations.conditions import (
     MAX_BARS_REMAINING,
     MAX_POSITION,
     Conditions,

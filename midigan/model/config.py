@@ -25,7 +25,7 @@ class ModelConfig:
     """Generator hyper-parameters plus the sizes of every input vocabulary.
 
     The vocabulary sizes (`n_*`) are filled from the corpus' StreamVocab and
-    from :mod:`midigan.conditions` when a model is built; they are stored in every
+    from :mod:`midigan.representations.conditions` when a model is built; they are stored in every
     checkpoint so a saved model describes its own tensor shapes.
     """
 

@@ -20,15 +20,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from midigan.conditions import Conditions, mode_id, shift_to_c, style_id
 from midigan.errors import ConfigError
 from midigan.model.checkpoint import ModelBundle
 from midigan.model.conditioning import ConditionLookup, Timeline, conditions_timeline, stack_timelines
 from midigan.model.generator import Generator
 from midigan.model.lookback import NO_CANDIDATE, History, LookbackSources, repeat_states
 from midigan.model.stepper import FusedStepper
+from midigan.music.theory import scale_pitch_classes
+from midigan.representations.conditions import Conditions, mode_id, shift_to_c, style_id
 from midigan.representations.streams import REST, NoteStreams, StreamVocab
-from midigan.theory import scale_pitch_classes
 
 _TABLE_LIMIT = 1 << 22  # most (pieces x ticks) condition rows precomputed; beyond, search per step
 _NOISE_BLOCK = 64  # steps of Gumbel noise drawn at once

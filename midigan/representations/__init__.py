@@ -1,4 +1,4 @@
-"""Three views of a :class:`~midigan.score.Score`, each converting from and back to it.
+"""Three views of a :class:`~midigan.music.score.Score`, each converting from and back to it.
 
 - :class:`PianoRoll`: dense `(tracks, steps, 128)` velocity and onset arrays.
 - :class:`EventTokens`: one REMI-like token sequence with a checked grammar.

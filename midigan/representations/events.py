@@ -36,8 +36,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from midigan.conditions import chord_from_id, chord_id
 from midigan.errors import TokenGrammarError
+from midigan.music.score import ChordLabel, KeySignature, Meter, Note, Score, Tempo, Track
+from midigan.representations.conditions import chord_from_id, chord_id
 from midigan.representations.vocab import (
     BAR,
     BOS,
@@ -58,7 +59,6 @@ from midigan.representations.vocab import (
     EventConfig,
     TokenVocab,
 )
-from midigan.score import ChordLabel, KeySignature, Meter, Note, Score, Tempo, Track
 
 __all__ = ["EventConfig", "EventTokens", "TokenVocab"]
 

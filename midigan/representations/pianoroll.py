@@ -6,7 +6,7 @@ consecutive quarter notes on the same pitch are one unbroken run of velocity but
 two onsets. Rolls without onsets (a model's output, say) still decode: a run of
 non-zero velocity then starts a note wherever it begins.
 
-Resolution is in steps per quarter note. At :data:`~midigan.score.TPQ` (the
+Resolution is in steps per quarter note. At :data:`~midigan.music.score.TPQ` (the
 default) the roll is the score's own grid and the round trip is exact. Finer
 resolutions (a multiple of TPQ) are exact too. Coarser ones (a divisor of TPQ)
 snap each onset and offset to the nearest step, and a note is never shorter than
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from midigan.errors import ConfigError
-from midigan.score import TPQ, ChordLabel, KeySignature, Meter, Note, Score, Tempo, Track
+from midigan.music.score import TPQ, ChordLabel, KeySignature, Meter, Note, Score, Tempo, Track
 
 N_PITCHES = 128
 

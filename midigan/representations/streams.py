@@ -12,7 +12,8 @@ Pitches are moved so the tonic is C (`shift` semitones, -5..+6); chord ids move
 with them, while `chord_labels`, `key` and :meth:`NoteStreams.to_score` stay in the
 original key. Positions and bars remaining are stored raw (ticks, bars);
 :meth:`StreamVocab.encode` clips them to the model's id ranges
-(:data:`~midigan.conditions.MAX_POSITION`, :data:`~midigan.conditions.MAX_BARS_REMAINING`).
+(:data:`~midigan.representations.conditions.MAX_POSITION`,
+:data:`~midigan.representations.conditions.MAX_BARS_REMAINING`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from midigan.conditions import (
+from midigan.errors import ConfigError
+from midigan.music.score import ChordLabel, KeySignature, Meter, Note, Score, Tempo, Track
+from midigan.representations.conditions import (
     Conditions,
     chord_id,
     meter_id,
@@ -30,9 +33,7 @@ from midigan.conditions import (
     shift_to_c,
     style_id,
 )
-from midigan.errors import ConfigError
 from midigan.representations.vocab import ALWAYS_DURATIONS, REST, StreamVocab
-from midigan.score import ChordLabel, KeySignature, Meter, Note, Score, Tempo, Track
 
 
 # ----------------------------------------------------------------- timeline
@@ -143,7 +144,7 @@ class NoteStreams:
         position: `(N,)` int16 ticks from the barline of the bar holding the onset.
         bars_remaining: `(N,)` int16 bars left including the current one (>= 1).
         meter: `(N,)` int16 meter id at the onset.
-        mode, style: ids (:func:`~midigan.conditions.mode_id`, `style_id`).
+        mode, style: ids (:func:`~midigan.representations.conditions.mode_id`, `style_id`).
         shift: semitones added to reach tonic C (undo with `-shift`).
         bar_count: number of bars tiled.
         meters, tempos: the piece's maps (original ticks).
@@ -217,16 +218,16 @@ class NoteStreams:
 
         Args:
             score: the piece.
-            style: corpus collection name (see :data:`~midigan.conditions.STYLES`).
+            style: corpus collection name (see :data:`~midigan.representations.conditions.STYLES`).
             to_c: move pitches and chord ids so the key at tick 0 has tonic C.
             melody_track: take this track (made monophonic) instead of the melody rule
-                of :func:`midigan.melody.extract_melody`.
+                of :func:`midigan.music.melody.extract_melody`.
 
         Raises:
             TheoryError: unknown style.
             IndexError: `melody_track` out of range.
         """
-        from midigan.melody import extract_melody
+        from midigan.music.melody import extract_melody
 
         starts = score.bar_starts()
         total = starts[-1]

@@ -25,9 +25,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from midigan import theory
-from midigan.conditions import MAX_BARS_REMAINING, MAX_POSITION, N_CHORDS, Conditions, chord_from_id
 from midigan.errors import ConfigError
+from midigan.music import theory
+from midigan.representations.conditions import (
+    MAX_BARS_REMAINING,
+    MAX_POSITION,
+    N_CHORDS,
+    Conditions,
+    chord_from_id,
+)
 
 if TYPE_CHECKING:
     from midigan.representations.streams import NoteStreams

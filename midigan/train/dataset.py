@@ -55,8 +55,8 @@ def corpus_entries(folder: str | Path) -> list[CorpusEntry]:
     Raises:
         ConfigError: not a folder, a malformed manifest, or no MIDI files at all.
     """
-    from midigan.conditions import STYLES
     from midigan.io import MIDI_SUFFIXES
+    from midigan.representations.conditions import STYLES
 
     folder = Path(folder)
     if not folder.is_dir():

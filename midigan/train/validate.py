@@ -22,7 +22,7 @@ import torch
 
 from midigan.model.generator import Generator
 from midigan.model.sampler import Request, generate_ids
-from midigan.theory import scale_pitch_classes
+from midigan.music.theory import scale_pitch_classes
 from midigan.train.dataset import TokenizedCorpus, Window, batch_timeline, collate, to_device
 from midigan.train.mle import stream_nll
 

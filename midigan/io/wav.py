@@ -19,7 +19,7 @@ from midigan.errors import MidiWriteError, RenderError
 from midigan.io import new_file_mode
 
 if TYPE_CHECKING:
-    from midigan.score import Score
+    from midigan.music.score import Score
 
 INSTALL_HINT = "install it with: sudo apt-get install fluidsynth fluid-soundfont-gm"
 
@@ -106,7 +106,7 @@ def render_wav(
         if isinstance(source, (str, Path)):
             midi_path = Path(source)
         else:
-            from midigan.midi_io import midi_bytes
+            from midigan.io.midi import midi_bytes
 
             midi_path = Path(work) / "in.mid"
             midi_path.write_bytes(midi_bytes(source))

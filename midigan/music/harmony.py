@@ -21,7 +21,7 @@ segment without notes keeps the chord before it. Consecutive equal labels merge.
 **Chorale harmony** (:func:`chorale_chords`, Bach, four real voices). Each beat is
 labelled from the pitch classes sounding in all voices, weighted by how long they
 sound in the beat (doubled for notes sounding on the beat itself), with a template
-matcher over every quality in :data:`midigan.theory.CHORD_QUALITIES`:
+matcher over every quality in :data:`midigan.music.theory.CHORD_QUALITIES`:
 
     score = matched weight - unmatched weight - MISSING_PENALTY x missing chord tones
             + BASS_BONUS if the lowest sounding note is the root + a small quality prior
@@ -36,8 +36,8 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable
 
-from midigan import theory
-from midigan.score import TPQ, ChordLabel, Note, Score
+from midigan.music import theory
+from midigan.music.score import TPQ, ChordLabel, Note, Score
 
 METRIC_WEIGHTS = (2.0, 1.5, 1.0)
 """Weight of a note starting on the downbeat, on another strong beat, elsewhere."""
@@ -198,7 +198,7 @@ def best_template_chord(
     the beat's start) is given, a four-note chord qualifies only if all its tones are
     struck: a seventh passing through later in the beat does not make a seventh chord.
     Ties go to the lower root, then the quality order of
-    :data:`~midigan.theory.CHORD_QUALITIES`.
+    :data:`~midigan.music.theory.CHORD_QUALITIES`.
     """
     weights = [0.0] * 12
     for pitch, weight in sounding:

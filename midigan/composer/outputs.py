@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from midigan.errors import MidiganError, MidiWriteError
-from midigan.export import FORMATS, export, format_of, remove_quietly
+from midigan.io.export import FORMATS, export, format_of, remove_quietly
 
 if TYPE_CHECKING:
-    from midigan.score import Score
+    from midigan.music.score import Score
 
 Plan = dict[str, Path]
 """Format name -> path, for one piece."""

@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from midigan import theory
 from midigan.errors import ConfigError, TheoryError
-from midigan.score import TPQ, ChordLabel
+from midigan.music import theory
+from midigan.music.score import TPQ, ChordLabel
 
 if TYPE_CHECKING:
     from midigan.representations.streams import NoteStreams
@@ -122,7 +122,7 @@ class Conditions:
     """What a user asks of a generated piece.
 
     Lists are accepted where tuples are declared (e.g. the output of
-    :func:`midigan.theory.parse_progression`) and are frozen on construction.
+    :func:`midigan.music.theory.parse_progression`) and are frozen on construction.
 
     Attributes:
         bars: length of the piece in bars (1..512).

@@ -3,12 +3,12 @@
 We walk music21's measures ourselves instead of going through its MIDI writer
 (10,080 ticks per quarter, chord symbols sounded erratically). Reading:
 
-* offsets in quarter lengths become ticks at :data:`~midigan.score.TPQ` (rounded;
+* offsets in quarter lengths become ticks at :data:`~midigan.music.score.TPQ` (rounded;
   off-grid notes are counted and reported with a warning);
 * a pickup (music21 measure 0 with ``paddingLeft``) is padded with a leading rest
   so barlines fall on whole bars from tick 0, as :class:`Score` expects;
 * tied notes are merged, grace notes dropped, chords split into notes, rests
-  skipped, chord symbols become :class:`~midigan.score.ChordLabel`;
+  skipped, chord symbols become :class:`~midigan.music.score.ChordLabel`;
 * velocity is the note's explicit MIDI velocity when the source sets one, else a
   metric accent (:data:`ACCENT_VELOCITIES`): a rendering choice, since ABC and
   MusicXML folk sources carry no dynamics;
@@ -24,8 +24,8 @@ not its mode: the key is the best pitch-profile match among the tonic's major, i
 minor and the signature's relative minor (see :func:`detect_key`).
 
 Writing goes the other way (:func:`to_music21`, :func:`write_musicxml_bytes`, from
-:mod:`midigan.music21_write`), for MusicXML export; ABC text repairs live in
-:mod:`midigan.abc_text`. Both are re-exported here.
+:mod:`midigan.io.musicxml`), for MusicXML export; ABC text repairs live in
+:mod:`midigan.io.abc`. Both are re-exported here.
 """
 
 from __future__ import annotations
@@ -38,11 +38,11 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from midigan import theory
-from midigan.abc_text import clean_abc, close_open_repeats, split_abc_tunes
 from midigan.errors import MidiReadError
-from midigan.music21_write import to_music21, write_musicxml_bytes
-from midigan.score import TPQ, ChordLabel, KeySignature, Meter, Note, Score, Tempo, Track
+from midigan.io.abc import clean_abc, close_open_repeats, split_abc_tunes
+from midigan.io.musicxml import to_music21, write_musicxml_bytes
+from midigan.music import theory
+from midigan.music.score import TPQ, ChordLabel, KeySignature, Meter, Note, Score, Tempo, Track
 
 if TYPE_CHECKING:
     from music21 import stream as m21stream

@@ -17,7 +17,7 @@ from __future__ import annotations
 import random
 from itertools import pairwise
 
-from midigan.score import Score
+from midigan.music.score import Score
 
 Chord = tuple[int | None, str]
 
@@ -81,7 +81,7 @@ def bars_of_chords(score: Score) -> list[list[Chord]]:
     A bar lists the chord at its downbeat, and a second chord when another one is in
     force at the middle of the bar (the estimator labels whole or half bars).
     """
-    from midigan.arrange import estimate_chords_from_melody
+    from midigan.composer.arrange import estimate_chords_from_melody
 
     labels = score.chords or estimate_chords_from_melody(score)
     probe = Score(chords=labels)

@@ -1,7 +1,7 @@
 """`Piece`: what :func:`midigan.compose` hands a musician.
 
-A Piece is a finished :class:`~midigan.score.Score` (melody, and usually chords and
-bass) together with the request it answers (the :class:`~midigan.conditions.Conditions`
+A Piece is a finished :class:`~midigan.music.score.Score` (melody, and usually chords and
+bass) together with the request it answers (the :class:`~midigan.representations.conditions.Conditions`
 and the seed), so a piece can say what it is, be saved in any format we write, and
 be handed to the libraries musicians already use (pretty_midi, music21, mido). Those
 libraries are imported only when a conversion asks for them.
@@ -14,12 +14,12 @@ from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from midigan.score import TPQ, Score, Track
-from midigan.theory import chord_symbol, pitch_class_name
+from midigan.music.score import TPQ, Score, Track
+from midigan.music.theory import chord_symbol, pitch_class_name
 
 if TYPE_CHECKING:
-    from midigan.conditions import Conditions
-    from midigan.score import Tempo
+    from midigan.music.score import Tempo
+    from midigan.representations.conditions import Conditions
 
 MELODY_TRACK_NAME = "Melody"
 
@@ -133,13 +133,13 @@ class Piece:
             MidiWriteError: unknown extension or unwritable location.
             RenderError: WAV/PNG/MusicXML could not be produced (e.g. fluidsynth missing).
         """
-        from midigan.export import export
+        from midigan.io.export import export
 
         return export(self.score, path)
 
     def to_midi_bytes(self) -> bytes:
         """The type-1 Standard MIDI File, as bytes."""
-        from midigan.midi_io import midi_bytes
+        from midigan.io.midi import midi_bytes
 
         return midi_bytes(self.score)
 
@@ -157,7 +157,7 @@ class Piece:
 
     def to_music21(self) -> Any:
         """A `music21.stream.Score` of the piece, one part per track."""
-        from midigan.music21_io import to_music21
+        from midigan.io.music21 import to_music21
 
         return to_music21(self.score)
 
@@ -167,7 +167,7 @@ class Piece:
         Returns:
             The path written, or the Figure when `path` is None (for notebooks).
         """
-        from midigan.export.png import pianoroll_figure, write_pianoroll
+        from midigan.io.png import pianoroll_figure, write_pianoroll
 
         if path is None:
             return pianoroll_figure(self.score, title=self.describe())

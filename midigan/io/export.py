@@ -17,7 +17,7 @@ from midigan.errors import MidiganError, MidiWriteError
 from midigan.io import MIDI_SUFFIXES
 
 if TYPE_CHECKING:
-    from midigan.score import Score
+    from midigan.music.score import Score
 
 FORMATS: dict[str, str] = {"mid": ".mid", "musicxml": ".musicxml", "wav": ".wav", "png": ".png"}
 """Output formats by name, with the suffix each is written under by default."""
@@ -65,7 +65,7 @@ def check_ready(fmt: str) -> None:
         RenderError: WAV asked for but fluidsynth or the SoundFont is missing.
     """
     if fmt == "wav":
-        from midigan.export.wav import find_fluidsynth, find_soundfont
+        from midigan.io.wav import find_fluidsynth, find_soundfont
 
         find_fluidsynth()
         find_soundfont()
@@ -92,19 +92,19 @@ def export(score: Score, path: str | Path, fmt: str | None = None) -> Path:
         check_suffix(path, fmt)
     if fmt == "mid":
         from midigan.io import write_atomic
-        from midigan.midi_io import midi_bytes
+        from midigan.io.midi import midi_bytes
 
         return write_atomic(path, lambda: midi_bytes(score))
     if fmt == "musicxml":
-        from midigan.export.musicxml import write_musicxml
+        from midigan.io.musicxml_file import write_musicxml
 
         return write_musicxml(score, path)
     if fmt == "wav":
-        from midigan.export.wav import render_wav
+        from midigan.io.wav import render_wav
 
         return render_wav(score, path)
     if fmt == "png":
-        from midigan.export.png import write_pianoroll
+        from midigan.io.png import write_pianoroll
 
         return write_pianoroll(score, path)
     raise MidiWriteError(f"{path}: unknown extension {path.suffix!r}; use .mid, .musicxml, .wav or .png")
@@ -150,19 +150,19 @@ def render_file(
             check_suffix(out, fmt)
     score = load_score(source)
     if wav is not None:
-        from midigan.export.wav import find_fluidsynth, find_soundfont
+        from midigan.io.wav import find_fluidsynth, find_soundfont
 
         find_fluidsynth()
         find_soundfont(soundfont)
     written: list[Path] = []
     try:
         if wav is not None:
-            from midigan.export.wav import render_wav
+            from midigan.io.wav import render_wav
 
             is_midi = Path(source).suffix.lower() in MIDI_SUFFIXES
             written.append(render_wav(Path(source) if is_midi else score, wav, soundfont=soundfont))
         if png is not None:
-            from midigan.export.png import write_pianoroll
+            from midigan.io.png import write_pianoroll
 
             written.append(write_pianoroll(score, png, title=Path(source).name))
         if musicxml is not None:

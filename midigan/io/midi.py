@@ -1,4 +1,4 @@
-"""Standard MIDI files in and out of :class:`~midigan.score.Score`.
+"""Standard MIDI files in and out of :class:`~midigan.music.score.Score`.
 
 Reading goes through symusic (a C++ parser, ~100x faster than mido): every corpus
 pass reads thousands of files, so notes move from symusic's arrays to the grid in
@@ -8,10 +8,10 @@ survive; the end of track on the final barline).
 
 What a file becomes:
 
-* one :class:`~midigan.score.Track` per MIDI track and channel/program (a type-0
+* one :class:`~midigan.music.score.Track` per MIDI track and channel/program (a type-0
   file with several channels gives one track per channel); channel 10 is a drum
   track. Tracks without notes are not kept.
-* times are rounded to the nearest tick of :data:`~midigan.score.TPQ` (a note lasts
+* times are rounded to the nearest tick of :data:`~midigan.music.score.TPQ` (a note lasts
   at least one tick); :class:`QuantizeReport` says how far notes moved, and
   :func:`read_midi` warns (:class:`QuantizationWarning`) when any did.
 * tempo (rounded to 0.01 qpm), meter and key maps; chord labels from the markers
@@ -37,7 +37,7 @@ import numpy as np
 
 from midigan.errors import MidiReadError, MidiWriteError, TheoryError
 from midigan.io import write_atomic
-from midigan.score import (
+from midigan.music.score import (
     DRUM_CHANNEL,
     TPQ,
     ChordLabel,
@@ -48,7 +48,7 @@ from midigan.score import (
     Tempo,
     Track,
 )
-from midigan.theory import parse_chord
+from midigan.music.theory import parse_chord
 
 if TYPE_CHECKING:
     import symusic
@@ -67,7 +67,7 @@ _MINOR_KEYS = ("Cm", "C#m", "Dm", "Ebm", "Em", "Fm", "F#m", "Gm", "G#m", "Am", "
 
 
 class QuantizationWarning(UserWarning):
-    """Notes of a MIDI file moved when rounded to the :data:`~midigan.score.TPQ` grid."""
+    """Notes of a MIDI file moved when rounded to the :data:`~midigan.music.score.TPQ` grid."""
 
 
 @dataclass(frozen=True)

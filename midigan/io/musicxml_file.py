@@ -1,6 +1,6 @@
 """MusicXML for notation programs (MuseScore, Sibelius, Finale, Dorico) through music21.
 
-The conversion itself lives in :mod:`midigan.music21_io`; this module only makes
+The conversion itself lives in :mod:`midigan.io.music21`; this module only makes
 the write atomic and the failure plain.
 """
 
@@ -13,7 +13,7 @@ from midigan.errors import MidiganError, RenderError
 from midigan.io import write_atomic
 
 if TYPE_CHECKING:
-    from midigan.score import Score
+    from midigan.music.score import Score
 
 
 def write_musicxml(score: Score, path: str | Path) -> Path:
@@ -23,7 +23,7 @@ def write_musicxml(score: Score, path: str | Path) -> Path:
         RenderError: music21 could not express the score as MusicXML.
         MidiWriteError: the folder is missing or not writable.
     """
-    from midigan.music21_io import write_musicxml_bytes
+    from midigan.io.music21 import write_musicxml_bytes
 
     def render() -> bytes:
         try:

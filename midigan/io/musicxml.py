@@ -1,6 +1,6 @@
 """Score -> music21 stream -> MusicXML (for notation programs).
 
-The reverse of :mod:`midigan.music21_io`: one music21 Part per track (name, General
+The reverse of :mod:`midigan.io.music21`: one music21 Part per track (name, General
 MIDI instrument), meters, keys, tempos and chord symbols as music21 objects on the
 first part; music21 makes the measures, ties and beams when it writes MusicXML.
 """
@@ -11,9 +11,9 @@ import itertools
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
-from midigan import theory
 from midigan.errors import MidiWriteError
-from midigan.score import TPQ, ChordLabel, Note, Score, Track
+from midigan.music import theory
+from midigan.music.score import TPQ, ChordLabel, Note, Score, Track
 
 if TYPE_CHECKING:
     from music21 import stream as m21stream

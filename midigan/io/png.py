@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from midigan.io import write_atomic
-from midigan.score import TPQ
-from midigan.theory import pitch_class_name
+from midigan.music.score import TPQ
+from midigan.music.theory import pitch_class_name
 
 if TYPE_CHECKING:
-    from midigan.score import Score
+    from midigan.music.score import Score
 
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 """Track colours in track order (matplotlib's tab10, reordered so melody/chords/bass contrast)."""

@@ -1,17 +1,17 @@
 """`compose`: the Python front door. Names in, finished pieces out.
 
 A musician speaks in bars, key names, meters and chord symbols; the model speaks in
-:class:`~midigan.conditions.Conditions` and note streams. This module translates
+:class:`~midigan.representations.conditions.Conditions` and note streams. This module translates
 one into the other, checking every argument at the boundary (the message names the
 argument), fills the gaps with defaults a musician would pick, asks the sampler for
-all pieces in one batched call, and dresses each melody as a :class:`~midigan.piece.Piece`
+all pieces in one batched call, and dresses each melody as a :class:`~midigan.composer.piece.Piece`
 with tempo, key, chords and an arrangement.
 
 Defaults: no key -> one the style favours, drawn from the seed (so the same seed
 gives the same key); no chords -> a plain folk progression in that key, also drawn
-from the seed (:mod:`midigan.progressions`); no tempo -> a tempo typical of the
+from the seed (:mod:`midigan.composer.progressions`); no tempo -> a tempo typical of the
 style and meter; no meter -> the primer's, else 4/4. A primer is read with :func:`midigan.load`, its melody
-found by the melody rule (:mod:`midigan.melody`), moved into the requested key (or
+found by the melody rule (:mod:`midigan.music.melody`), moved into the requested key (or
 its own key is kept), and continued; its notes stay exactly as they were.
 
 torch is imported only when a model is loaded; the loaded shipped model is cached
@@ -27,13 +27,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from midigan import theory
-from midigan.conditions import Conditions, style_id
+from midigan.composer.piece import MELODY_TRACK_NAME, Piece
+from midigan.composer.primer import move_primer, primer_streams, read_primer
+from midigan.composer.progressions import NO_CHORDS, bars_of_chords, default_progression
 from midigan.errors import CheckpointError, ConfigError, TheoryError
-from midigan.piece import MELODY_TRACK_NAME, Piece
-from midigan.primer import move_primer, primer_streams, read_primer
-from midigan.progressions import NO_CHORDS, bars_of_chords, default_progression
-from midigan.score import KeySignature, Meter, Score, Tempo
+from midigan.music import theory
+from midigan.music.score import KeySignature, Meter, Score, Tempo
+from midigan.representations.conditions import Conditions, style_id
 
 if TYPE_CHECKING:
     from midigan.model.checkpoint import ModelBundle
@@ -123,7 +123,7 @@ def compose(
             several chords split a bar), ['C', 'G', ...] (one a bar), or
             [['C', 'G'], ['Am'], ...] (bars of chords). None = a plain folk progression
             in the key drawn from the seed, ending V - I (a primer keeps its own
-            chords; see :mod:`midigan.progressions`). 'none' = no chords at all: the
+            chords; see :mod:`midigan.composer.progressions`). 'none' = no chords at all: the
             model writes unconditioned and the arrangement follows chords estimated
             from the melody.
         style: one of 'folk', 'irish', 'fiddle', 'chorale'; None = folk.
@@ -171,7 +171,7 @@ def compose_to_files(
     the model is loaded; a failure removes whatever this call wrote.
 
     Args:
-        out: a file, a folder, or None (see :mod:`midigan.export.outputs`).
+        out: a file, a folder, or None (see :mod:`midigan.composer.outputs`).
         formats: format names ('mid', 'musicxml', 'wav', 'png' or comma lists).
         **request: the arguments of :func:`compose`.
 
@@ -181,8 +181,8 @@ def compose_to_files(
     Raises:
         MidiganError: any failure of :func:`compose` or of writing.
     """
-    from midigan.export import check_ready, parse_formats
-    from midigan.export.outputs import plan_outputs, write_outputs
+    from midigan.composer.outputs import plan_outputs, write_outputs
+    from midigan.io.export import check_ready, parse_formats
 
     request["seed"] = resolve_seed(request.get("seed"))
     n = _check_whole("n", request.get("n", 1), 1, MAX_PIECES)
@@ -304,7 +304,7 @@ def finish_piece(streams: NoteStreams, conditions: Conditions, seed: int, accomp
     score.end_tick = conditions.total_ticks()
     score.title = f"midigan {style}, seed {seed}"
     if accompaniment:
-        from midigan.arrange import arrange
+        from midigan.composer.arrange import arrange
 
         score = arrange(score, chord_program=chord_program, bass_program=bass_program)
     return Piece(score, conditions, seed)
@@ -365,7 +365,7 @@ def _check_temperature(temperature: Any) -> float:
 
 
 def _check_tempo(tempo: Any) -> float:
-    from midigan.conditions import MAX_QPM, MIN_QPM
+    from midigan.representations.conditions import MAX_QPM, MIN_QPM
 
     if not isinstance(tempo, numbers.Real) or not MIN_QPM <= float(tempo) <= MAX_QPM:
         raise ConfigError(f"tempo must be between {MIN_QPM:g} and {MAX_QPM:g} bpm (got {tempo!r})")

@@ -1,7 +1,7 @@
 """Primers: a musician's phrase, read, moved into the requested key, and handed to the model.
 
 :func:`read_primer` takes the melody of any file midigan reads (by the melody rule of
-:mod:`midigan.melody`) with its meter, tempo and key (the key signature, else the best
+:mod:`midigan.music.melody`) with its meter, tempo and key (the key signature, else the best
 Krumhansl-Kessler fit). :func:`move_primer` transposes it into the key asked for, the
 shortest way, through the relative key when the modes differ. :func:`primer_streams`
 turns it into the note streams the sampler teacher-forces and then copies verbatim,
@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from midigan.composer.piece import MELODY_TRACK_NAME
 from midigan.errors import ConfigError, MidiganError, MidiReadError
-from midigan.piece import MELODY_TRACK_NAME
-from midigan.score import KeySignature, Meter, Score, Tempo
+from midigan.music.score import KeySignature, Meter, Score, Tempo
 
 if TYPE_CHECKING:
     from midigan.representations.streams import NoteStreams
@@ -31,7 +31,7 @@ def read_primer(primer: str | Path | Score) -> Score:
         MidiReadError: unreadable file, or no pitched notes.
         ConfigError: `primer` is neither a path nor a Score.
     """
-    from midigan.melody import extract_melody
+    from midigan.music.melody import extract_melody
 
     if isinstance(primer, Score):
         source, name = primer, "primer"
@@ -54,7 +54,7 @@ def read_primer(primer: str | Path | Score) -> Score:
     )
     first_key = source.key_at(0)
     if first_key is None:
-        from midigan.music21_io import detect_key  # pure Python; music21 itself stays unimported
+        from midigan.io.music21 import detect_key  # pure Python; music21 itself stays unimported
 
         tonic, mode = detect_key(melody, [(t, m) for m in ("major", "minor") for t in range(12)])
         first_key = KeySignature(0, tonic, mode)

@@ -1,7 +1,7 @@
-"""File formats in and out of :class:`~midigan.score.Score`, chosen by extension.
+"""File formats in and out of :class:`~midigan.music.score.Score`, chosen by extension.
 
-MIDI goes through :mod:`midigan.midi_io`; ABC and MusicXML through music21
-(:mod:`midigan.music21_io`), imported only when such a file is asked for.
+MIDI goes through :mod:`midigan.io.midi`; ABC and MusicXML through music21
+(:mod:`midigan.io.music21`), imported only when such a file is asked for.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from midigan.errors import MidiReadError, MidiWriteError
 
 if TYPE_CHECKING:
-    from midigan.score import Score
+    from midigan.music.score import Score
 
 MIDI_SUFFIXES = (".mid", ".midi", ".smf", ".kar")
 MUSICXML_SUFFIXES = (".musicxml", ".xml", ".mxl")
@@ -37,10 +37,10 @@ def load_score(path: str | Path) -> Score:
         raise MidiReadError(f"{path}: file is empty")
     suffix = path.suffix.lower()
     if suffix in MUSICXML_SUFFIXES or suffix in ABC_SUFFIXES:
-        from midigan.music21_io import read_music21_file
+        from midigan.io.music21 import read_music21_file
 
         return read_music21_file(path)
-    from midigan.midi_io import read_midi
+    from midigan.io.midi import read_midi
 
     return read_midi(path)
 
@@ -56,11 +56,11 @@ def save_score(score: Score, path: str | Path) -> Path:
     if suffix == ".mxl":
         raise MidiWriteError(f"{path}: compressed MusicXML (.mxl) is read, not written; use .musicxml")
     if suffix in MUSICXML_SUFFIXES:
-        from midigan.music21_io import write_musicxml_bytes
+        from midigan.io.music21 import write_musicxml_bytes
 
         return write_atomic(path, lambda: write_musicxml_bytes(score))
     if suffix in MIDI_SUFFIXES or suffix == "":
-        from midigan.midi_io import midi_bytes
+        from midigan.io.midi import midi_bytes
 
         path = path.with_suffix(".mid") if suffix == "" else path
         return write_atomic(path, lambda: midi_bytes(score))

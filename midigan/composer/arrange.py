@@ -33,8 +33,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from itertools import pairwise
 
-from midigan.score import ChordLabel, Meter, Note, Score, Track
-from midigan.theory import CHORD_QUALITIES, is_compound
+from midigan.music.score import ChordLabel, Meter, Note, Score, Track
+from midigan.music.theory import CHORD_QUALITIES, is_compound
 
 CHORD_PROGRAM = 0
 """General MIDI program of the chord track: Acoustic Grand Piano."""
@@ -178,12 +178,12 @@ def chord_window(score: Score) -> tuple[int, int | None]:
 def estimate_chords_from_melody(score: Score) -> list[ChordLabel]:
     """Chord labels (a bar or half bar each) guessed from the melody track.
 
-    The corpus estimator (:func:`midigan.corpus.harmony.estimate_chords`) labels the
+    The corpus estimator (:func:`midigan.music.harmony.estimate_chords`) labels the
     melody found by the melody rule; the first label is moved to tick 0 so the
     accompaniment starts with the piece even after silent opening bars.
     """
-    from midigan.corpus.harmony import estimate_chords
-    from midigan.melody import melody_track_index
+    from midigan.music.harmony import estimate_chords
+    from midigan.music.melody import melody_track_index
 
     if not any(t.notes and not t.is_drum for t in score.tracks):
         return []
@@ -210,7 +210,7 @@ def voice_chord(
 
     Args:
         root: root pitch class 0-11.
-        quality: a name from :data:`midigan.theory.CHORD_QUALITIES`.
+        quality: a name from :data:`midigan.music.theory.CHORD_QUALITIES`.
         previous: the last voicing played, as MIDI pitches.
         low: lowest allowed bottom note (default E3).
         ceiling: voicings reaching this pitch are avoided when another fits.

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 
 from midigan.errors import MidiganError
-from midigan.score import Note, Score, Track
+from midigan.music.score import Note, Score, Track
 
 MELODY_WORDS = ("melody", "lead", "vocal", "voice", "soprano", "tune")
 """Track-name words that mark the melody, strongest first."""

@@ -89,7 +89,7 @@ class KeySignature:
 
     @property
     def name(self) -> str:
-        from midigan.theory import key_name
+        from midigan.music.theory import key_name
 
         return key_name(self.tonic, self.mode)
 
@@ -98,7 +98,7 @@ class KeySignature:
 class ChordLabel:
     """Harmony from `tick` on: root pitch class and quality, or `root=None` for no chord.
 
-    Qualities are the names in :data:`midigan.theory.CHORD_QUALITIES`.
+    Qualities are the names in :data:`midigan.music.theory.CHORD_QUALITIES`.
     """
 
     tick: int
@@ -107,7 +107,7 @@ class ChordLabel:
 
     @property
     def symbol(self) -> str:
-        from midigan.theory import chord_symbol
+        from midigan.music.theory import chord_symbol
 
         return chord_symbol(self.root, self.quality)
 
