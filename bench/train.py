@@ -28,13 +28,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from midigan.composer.request import conditions_from_text
 from midigan.model.checkpoint import ModelBundle, build_generator, model_config_for
-from midigan.model.conditioning import conditions_timeline, stack_timelines
-from midigan.model.config import load_config
+from midigan.model.conditioning import PieceTimeline, Timeline
 from midigan.model.discriminator import Discriminator
 from midigan.model.sampler import sample
 from midigan.representations.conditions import Conditions
-from midigan.representations.streams import StreamVocab
+from midigan.representations.stream_vocab import StreamVocab
+from midigan.train.batch import Batch
+from midigan.train.config import load_config
 from midigan.train.gan import (
     GeneratorObjective,
     discriminator_loss,
@@ -71,36 +73,36 @@ def timed(
     return times[len(times) // 2]
 
 
-def synthetic_batch(cfg, B: int, T: int, device: torch.device) -> dict[str, torch.Tensor]:
+def synthetic_batch(cfg, B: int, T: int, device: torch.device) -> Batch:
     g = torch.Generator().manual_seed(0)
     ids = lambda n: torch.randint(0, n, (B, T), generator=g)  # noqa: E731
     cond = torch.stack(
         [ids(cfg.n_chord), ids(cfg.n_position), 1 + ids(cfg.n_bars_remaining - 1), ids(cfg.n_meter)], -1
     )
-    batch = {
-        "pitch": ids(cfg.n_pitch),
-        "duration": ids(cfg.n_duration),
-        "velocity": ids(cfg.n_velocity),
-        "conditions": cond,
-        "mask": torch.ones(B, T, dtype=torch.bool),
-        "prev": torch.tensor([cfg.n_pitch, cfg.n_duration, cfg.n_velocity]).expand(B, 3).clone(),
-        "mode": torch.randint(0, 2, (B,), generator=g),
-        "style": torch.randint(0, cfg.n_style, (B,), generator=g),
-        "start": torch.zeros(B, dtype=torch.int64),
-    }
+    batch = Batch(
+        pitch=ids(cfg.n_pitch),
+        duration=ids(cfg.n_duration),
+        velocity=ids(cfg.n_velocity),
+        conditions=cond,
+        mask=torch.ones(B, T, dtype=torch.bool),
+        prev=torch.tensor([cfg.n_pitch, cfg.n_duration, cfg.n_velocity]).expand(B, 3).clone(),
+        mode=torch.randint(0, 2, (B,), generator=g),
+        style=torch.randint(0, cfg.n_style, (B,), generator=g),
+        start=torch.zeros(B, dtype=torch.int64),
+    )
     if cfg.lookback:  # candidates as in real data (most exist), an empty history of 64 bars
         L = len(cfg.lookback)
-        batch["lookback"] = torch.stack(
+        batch.candidates = torch.stack(
             (
                 torch.randint(0, cfg.n_pitch + 1, (B, T, L), generator=g),
                 torch.randint(0, cfg.n_duration, (B, T, L), generator=g),
             ),
             -1,
         )
-        batch["repeat"] = torch.randint(0, 3, (B, T, L), generator=g)
-        batch["history_pitch"] = torch.full((B, 64 * 48), cfg.n_pitch)
-        batch["history_duration"] = torch.full((B, 64 * 48), cfg.n_duration)
-    return {k: v.to(device) for k, v in batch.items()}
+        batch.repeat_states = torch.randint(0, 3, (B, T, L), generator=g)
+        batch.history_pitch = torch.full((B, 64 * 48), cfg.n_pitch)
+        batch.history_duration = torch.full((B, 64 * 48), cfg.n_duration)
+    return batch.to(device)
 
 
 class PlainLSTM(nn.Module):
@@ -113,12 +115,12 @@ class PlainLSTM(nn.Module):
         self.head = nn.Linear(cfg.hidden, cfg.n_pitch + cfg.n_duration + cfg.n_velocity)
         self.sizes = (cfg.n_pitch, cfg.n_duration, cfg.n_velocity)
 
-    def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        out, _ = self.lstm(self.emb(batch["pitch"]))
+    def loss(self, batch: Batch) -> torch.Tensor:
+        out, _ = self.lstm(self.emb(batch.pitch))
         logits = self.head(out).split(self.sizes, -1)
         return sum(
-            F.cross_entropy(lg.reshape(-1, lg.shape[-1]), batch[k].reshape(-1))
-            for lg, k in zip(logits, ("pitch", "duration", "velocity"), strict=True)
+            F.cross_entropy(lg.reshape(-1, lg.shape[-1]), target.reshape(-1))
+            for lg, target in zip(logits, (batch.pitch, batch.duration, batch.velocity), strict=True)
         )
 
 
@@ -142,7 +144,7 @@ def bench_mle(cfg, device: torch.device, B: int, T: int, repeats: int) -> dict[s
 
     opt_o = torch.optim.AdamW(ours.parameters(), 1e-3)
     opt_p = torch.optim.AdamW(plain.parameters(), 1e-3)
-    t_ours = timed(lambda: step(ours, opt_o, lambda: ours(batch)["mle"]), repeats, device=device)
+    t_ours = timed(lambda: step(ours, opt_o, lambda: ours(batch).mle), repeats, device=device)
     t_plain = timed(lambda: step(plain, opt_p, lambda: plain.loss(batch)), repeats, device=device)
     events = B * T
     return {
@@ -195,21 +197,20 @@ def bench_gan(cfg, dcfg, gcfg, device: torch.device, B: int, T: int, repeats: in
     gen = build_generator(cfg, VOCAB).to(device)
     objective = GeneratorObjective(gen)
     critic = Discriminator(dcfg, cfg).to(device)
-    timeline = stack_timelines([conditions_timeline(Conditions(64))] * B).to(device)
+    timeline = Timeline.stack([PieceTimeline.from_conditions(Conditions(64))] * B).to(device)
     opt_g, opt_d = torch.optim.Adam(gen.parameters(), 1e-4), torch.optim.Adam(critic.parameters(), 1e-4)
     sizes = (cfg.n_pitch, cfg.n_duration, cfg.n_velocity)
 
     def ours() -> None:
         out = objective(batch, timeline, gcfg.prefix, gcfg.unroll, 1.0)
         real = real_window(batch, sizes, gcfg.prefix, gcfg.unroll)
-        fake = {k: v.detach() for k, v in out.items() if k.startswith("fake_")}
-        rl, fl, _, _ = judge(critic, real, fake, batch, 0.1)
+        real_logits, fake_logits, _, _ = judge(critic, real, out.generated.detach(), batch, 0.1)
         opt_d.zero_grad()
-        discriminator_loss(rl, fl, 0.1).backward()
+        discriminator_loss(real_logits, fake_logits, 0.1).backward()
         opt_d.step()
         set_requires_grad(critic, False)
-        _, fl, rf, ff = judge(critic, real, out, batch, 0.1)
-        loss, _ = generator_loss(out, fl, rf, ff, gcfg)
+        _, fake_logits, real_features, fake_features = judge(critic, real, out.generated, batch, 0.1)
+        loss, _ = generator_loss(out, fake_logits, real_features, fake_features, gcfg)
         opt_g.zero_grad()
         loss.backward()
         opt_g.step()
@@ -219,8 +220,8 @@ def bench_gan(cfg, dcfg, gcfg, device: torch.device, B: int, T: int, repeats: in
     opt_p = torch.optim.Adam(plain.parameters(), 1e-4)
     real_x = torch.cat(
         [
-            F.one_hot(batch[k][:, : gcfg.unroll], n).float()
-            for k, n in zip(("pitch", "duration", "velocity"), sizes, strict=True)
+            F.one_hot(ids[:, : gcfg.unroll], n).float()
+            for ids, n in zip((batch.pitch, batch.duration, batch.velocity), sizes, strict=True)
         ],
         -1,
     )
@@ -251,7 +252,7 @@ def bench_gan(cfg, dcfg, gcfg, device: torch.device, B: int, T: int, repeats: in
 def bench_sampling(cfg, device: torch.device, bars: int) -> dict[str, float]:
     gen = build_generator(cfg, VOCAB).to(device).eval()
     bundle = ModelBundle(gen, VOCAB, cfg, device=device)
-    request = Conditions.from_text(bars, "4/4", "G", "G C D G")
+    request = conditions_from_text(bars, meter="4/4", key="G", chords="G C D G")
     out: dict[str, float] = {}
     for batch in (1, 256):
         pieces = sample(bundle, [request], seed=0)  # warm-up

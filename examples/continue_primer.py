@@ -35,7 +35,7 @@ def make_primer(path: Path) -> Path:
         keys=[KeySignature(0, 2, "major")],
         title="primer",
     )
-    return score.save(path)
+    return midigan.save(score, path)
 
 
 def main() -> None:

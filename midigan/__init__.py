@@ -20,7 +20,8 @@ _EXPORTS: dict[str, str] = {
     "KeySignature": "midigan.music.score",
     "ChordLabel": "midigan.music.score",
     "TPQ": "midigan.music.score",
-    "load": "midigan.music.score",
+    "load": "midigan.io",
+    "save": "midigan.io",
     "PianoRoll": "midigan.representations.pianoroll",
     "EventTokens": "midigan.representations.events",
     "NoteStreams": "midigan.representations.streams",
@@ -30,10 +31,13 @@ _EXPORTS: dict[str, str] = {
     "Piece": "midigan.composer.piece",
 }
 
+_RENAMED: dict[str, str] = {"load": "read_score", "save": "write_score"}
+"""Top-level names, short as users type them, for io functions whose verbs say what they convert."""
+
 __all__ = [*sorted(_EXPORTS), "__version__"]
 
 
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
+        return getattr(importlib.import_module(_EXPORTS[name]), _RENAMED.get(name, name))
     raise AttributeError(f"module 'midigan' has no attribute {name!r}")

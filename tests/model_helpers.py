@@ -9,9 +9,12 @@ from pathlib import Path
 
 from conftest import make_score
 
+import midigan
 from midigan.model.checkpoint import ModelBundle, build_generator, model_config_for
-from midigan.model.config import ModelConfig, RunConfig, load_config
-from midigan.representations.streams import StreamVocab
+from midigan.model.config import ModelConfig
+from midigan.representations.stream_vocab import StreamVocab
+from midigan.train.batch import Batch
+from midigan.train.config import RunConfig, load_config
 
 TINY_VOCAB = StreamVocab(
     pitch_low=55,
@@ -43,6 +46,40 @@ def tiny_run_config(**sections: dict) -> RunConfig:
     return config
 
 
+def random_batch(config: ModelConfig, B: int = 3, T: int = 17, seed: int = 0) -> Batch:
+    """Random ids of every field a model reads (lookback candidates for a lookback config)."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+
+    def ids(n: int, low: int = 0) -> torch.Tensor:
+        return torch.randint(low, n, (B, T), generator=g)
+
+    conditions = torch.stack(
+        [ids(config.n_chord), ids(config.n_position), ids(config.n_bars_remaining, 1), ids(config.n_meter)],
+        -1,
+    )
+    batch = Batch(
+        pitch=ids(config.n_pitch),
+        duration=ids(config.n_duration),
+        velocity=ids(config.n_velocity),
+        conditions=conditions,
+        mask=torch.ones(B, T, dtype=torch.bool),
+        prev=torch.tensor([config.n_pitch, config.n_duration, config.n_velocity]).expand(B, 3),
+        mode=torch.randint(0, 2, (B,), generator=g),
+        style=torch.randint(0, config.n_style, (B,), generator=g),
+        start=torch.zeros(B, dtype=torch.int64),
+    )
+    if config.lookback:  # random candidates ("none" = n_pitch, n_duration) and repeat states
+        L = len(config.lookback)
+        cand_pitch = torch.randint(0, config.n_pitch + 1, (B, T, L), generator=g)
+        cand_duration = torch.randint(0, config.n_duration, (B, T, L), generator=g)
+        cand_duration[cand_pitch == config.n_pitch] = config.n_duration
+        batch.candidates = torch.stack((cand_pitch, cand_duration), -1)
+        batch.repeat_states = torch.randint(0, 3, (B, T, L), generator=g)
+    return batch
+
+
 SCALE = (60, 62, 64, 65, 67, 69, 71, 72)
 
 
@@ -63,7 +100,7 @@ def write_corpus(
         chords = [(b * bar, rng.choice((0, 5, 7)), "maj") for b in range(bars)]
         score = make_score(notes, meter=meter, chords=chords, end_tick=bars * bar)
         name = f"tune{i:03d}.mid"
-        score.save(folder / name)
+        midigan.save(score, folder / name)
         split = "valid" if i % 6 == 5 else "train"
         rows.append({"id": f"folk-{i:05d}", "path": name, "split": split, "style": "folk"})
     if manifest:

@@ -11,11 +11,13 @@ import torch
 from model_helpers import tiny_run_config, write_corpus
 from safetensors.torch import load_file, save_file
 
+from midigan.composer.request import conditions_from_text
 from midigan.errors import CheckpointError, TrainingError
 from midigan.model.checkpoint import PRETRAINED_DIR, load_model, recover_folder, write_folder
 from midigan.model.sampler import sample
 from midigan.representations.conditions import Conditions
-from midigan.train.trainer import Trainer, TrainOptions, train
+from midigan.train.config import TrainOptions
+from midigan.train.trainer import Trainer, train
 
 
 @pytest.fixture(scope="module")
@@ -93,11 +95,11 @@ def test_resume_without_checkpoint_is_refused(corpus, tmp_path):
 def test_divergence_stops_with_last_good_checkpoint_intact(corpus, tmp_path, monkeypatch):
     original = Trainer._mle_step
 
-    def poisoned(self, batch, opt, accum, progress):
+    def poisoned(self, batch, opt, accum):
         if self.position.phase_step == 4:
             with torch.no_grad():
                 self.generator.pitch_head.weight.fill_(float("nan"))
-        original(self, batch, opt, accum, progress)
+        original(self, batch, opt, accum)
 
     monkeypatch.setattr(Trainer, "_mle_step", poisoned)
     out = tmp_path / "nan"
@@ -181,7 +183,7 @@ def test_tuned_temperature_is_read_from_the_config_and_used_by_default(checkpoin
     (checkpoint / "config.json").write_text(json.dumps(meta))
     bundle = load_model(checkpoint)
     assert bundle.temperature == 0.5
-    request = [Conditions.from_text(4, "4/4", "C", "C G")] * 4
+    request = [conditions_from_text(4, meter="4/4", key="C", chords="C G")] * 4
     implicit = sample(bundle, request, seed=3)
     explicit = sample(bundle, request, seed=3, temperature=0.5)
     plain = sample(bundle, request, seed=3, temperature=1.0)
@@ -205,7 +207,7 @@ def test_a_pickle_file_is_not_a_checkpoint(tmp_path):
 def test_shipped_model_and_its_mle_baseline_load_and_sample():
     bundle = load_model(None)
     assert bundle.meta["format"] == "midigan-checkpoint" and bundle.meta["phase"] == "gan"
-    piece = sample(bundle, [Conditions.from_text(4, "3/4", "G", "G D")], seed=1)[0]
+    piece = sample(bundle, [conditions_from_text(4, meter="3/4", key="G", chords="G D")], seed=1)[0]
     assert int(piece.duration.sum()) == 4 * 36
     baseline = load_model(PRETRAINED_DIR / "mle")
     assert baseline.meta["phase"] == "mle"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,7 @@ from conftest import make_score
 
 import midigan
 from midigan.cli import main
+from midigan.io import atomic
 
 
 def run(*args: str):
@@ -96,7 +100,7 @@ def test_nothing_sounds_past_the_last_barline(tmp_path: Path, meter: str) -> Non
 
 def test_no_accompaniment_and_primer(tmp_path: Path) -> None:
     phrase = [(60, 0, 12), (62, 12, 12), (64, 24, 24)]
-    primer = make_score(phrase, key=(0, "major")).save(tmp_path / "idea.mid")
+    primer = midigan.save(make_score(phrase, key=(0, "major")), tmp_path / "idea.mid")
     out = tmp_path / "cont.mid"
     result = run("--bars", "4", "--primer", str(primer), "--no-accompaniment", "--seed", "8", "-o", str(out))
     assert result.exit_code == 0, result.output
@@ -191,3 +195,127 @@ def test_output_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     many = plan_outputs("set", ["wav"], 12, 7)
     assert [p["wav"] for p in many][:2] == [Path("set/midigan-7-01.wav"), Path("set/midigan-7-02.wav")]
     assert not Path("set").exists() and not Path("new").exists()  # planning creates nothing
+
+
+# ------------------------------------------------------------------ nothing lost, nothing overwritten
+def _full_disk_on_write(monkeypatch: pytest.MonkeyPatch, failing_call: int) -> None:
+    """The `failing_call`-th write of bytes to disk fails as a full disk does (ENOSPC)."""
+    real = atomic._write_bytes
+    calls = {"n": 0}
+
+    def write(tmp: Path, data: bytes) -> None:
+        calls["n"] += 1
+        if calls["n"] == failing_call:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real(tmp, data)
+
+    monkeypatch.setattr(atomic, "_write_bytes", write)
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_a_folder_in_the_way_of_a_later_format_keeps_the_old_file(tmp_path: Path, force: bool) -> None:
+    """Issue 12: `printf OLD > s.mid; mkdir s.png; compose --format mid,png -o s.mid` lost s.mid."""
+    (tmp_path / "s.mid").write_bytes(b"OLD")
+    (tmp_path / "s.png").mkdir()
+    extra = ["--force"] if force else []
+    result = run("--bars", "4", "--format", "mid,png", "-o", str(tmp_path / "s.mid"), *extra)
+    words = "s.png: is a folder" if force else "s.mid: already exists; add --force"
+    assert_clean_failure(result, tmp_path, {"s.mid", "s.png"}, words)
+    assert (tmp_path / "s.mid").read_bytes() == b"OLD"
+
+
+def test_a_full_disk_on_the_second_format_keeps_both_old_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "s.mid").write_bytes(b"OLD MIDI")
+    (tmp_path / "s.png").write_bytes(b"OLD PNG")
+    _full_disk_on_write(monkeypatch, failing_call=2)
+    result = run(
+        "--bars", "4", "--seed", "1", "--format", "mid,png", "-o", str(tmp_path / "s.mid"), "--force"
+    )
+    assert_clean_failure(result, tmp_path, {"s.mid", "s.png"}, "No space left on device")
+    assert (tmp_path / "s.mid").read_bytes() == b"OLD MIDI"
+    assert (tmp_path / "s.png").read_bytes() == b"OLD PNG"
+
+
+def test_a_full_disk_in_a_batch_removes_the_folder_it_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _full_disk_on_write(monkeypatch, failing_call=3)
+    result = run("--bars", "4", "--seed", "1", "-n", "2", "--format", "mid,png", "-o", str(tmp_path / "new"))
+    assert_clean_failure(result, tmp_path, set(), "No space left on device")
+
+
+def test_default_names_never_overwrite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "midigan-7.png").write_bytes(b"mine")  # one format of the name is enough to take it
+    (tmp_path / "midigan-7-2.mid").mkdir()  # so is anything at all under the name
+    result = run("--bars", "4", "--seed", "7", "--format", "mid,png")
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[:2] == ["midigan-7-3.mid", "midigan-7-3.png"]
+    assert (tmp_path / "midigan-7.png").read_bytes() == b"mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "midigan-7-2.mid", "midigan-7-3.mid", "midigan-7-3.png", "midigan-7.png",
+    ]  # fmt: skip
+
+
+def test_default_names_in_a_folder_never_overwrite(tmp_path: Path) -> None:
+    (tmp_path / "midigan-5-01.mid").write_bytes(b"mine")
+    result = run("--bars", "4", "--seed", "5", "-n", "2", "-o", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "midigan-5-01-2.mid",
+        "midigan-5-01.mid",
+        "midigan-5-02.mid",
+    ]
+    assert (tmp_path / "midigan-5-01.mid").read_bytes() == b"mine"
+
+
+def test_a_named_existing_file_needs_force(tmp_path: Path) -> None:
+    out = tmp_path / "song.mid"
+    out.write_bytes(b"OLD")
+    refused = run("--bars", "4", "--seed", "3", "-o", str(out))
+    assert_clean_failure(refused, tmp_path, {"song.mid"}, "song.mid: already exists; add --force")
+    assert out.read_bytes() == b"OLD"
+    forced = run("--bars", "4", "--seed", "3", "-o", str(out), "--force")
+    assert forced.exit_code == 0, forced.output
+    assert midigan.load(out).bar_count == 4
+
+
+def test_dev_null_is_refused_not_turned_into_dev_null_mid() -> None:
+    result = CliRunner().invoke(main, ["compose", "--bars", "4", "-o", "/dev/null", "--force"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert lines == [
+        "error: /dev/null: is not a regular file (a device, pipe or socket); choose another path"
+    ]
+    assert not os.path.lexists("/dev/null.mid")
+
+
+@pytest.mark.parametrize("kind", ["symlink", "read-only"])
+def test_force_never_replaces_a_link_or_a_read_only_file(tmp_path: Path, kind: str) -> None:
+    real = tmp_path / "real.mid"
+    real.write_bytes(b"OLD")
+    out = tmp_path / "out.mid"
+    if kind == "symlink":
+        out.symlink_to(real)
+    else:
+        real.rename(out)
+        real = out
+        out.chmod(0o444)
+    before = {p.name for p in tmp_path.iterdir()}
+    result = run("--bars", "4", "-o", str(out), "--force")
+    assert_clean_failure(result, tmp_path, before, "symbolic link" if kind == "symlink" else "read-only")
+    assert real.read_bytes() == b"OLD"
+
+
+def test_a_killed_runs_temp_file_is_swept_by_the_next_compose(tmp_path: Path) -> None:
+    stale = tmp_path / ".midigan-7.mid.abcdefgh.tmp"  # what `kill -9` during a write leaves
+    fresh = tmp_path / ".midigan-8.mid.abcdefgh.tmp"  # maybe another run writing right now
+    for path in (stale, fresh):
+        path.write_bytes(b"half a file")
+    then = time.time() - 2 * atomic.STALE_SECONDS
+    os.utime(stale, (then, then))
+    result = run("--bars", "4", "--seed", "9", "-o", str(tmp_path / "next.mid"))
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == [fresh.name, "next.mid"]

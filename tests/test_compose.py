@@ -13,10 +13,11 @@ import pytest
 from conftest import make_score
 
 import midigan
-from midigan import composer as compose_module
-from midigan.composer import STYLE_KEYS, compose, load_model, parse_chords
+from midigan.composer import compose, load_model
+from midigan.composer import request as request_module
 from midigan.composer.piece import Piece
 from midigan.composer.progressions import bars_of_chords
+from midigan.composer.request import STYLE_KEYS, conditions_from_text, parse_chords
 from midigan.errors import CheckpointError, ConfigError, MidiReadError, TheoryError
 from midigan.music.score import Score
 from midigan.music.theory import (
@@ -174,7 +175,7 @@ def _primer_file(tmp_path: Path) -> Path:
     q = 12
     notes = [(67, 0, q), (71, q, q), (74, 2 * q, q), (71, 3 * q, q), (72, 4 * q, 2 * q), (74, 6 * q, q)]
     score = make_score([(p, o, d, 88) for p, o, d in notes], key=(7, "major"), qpm=100.0)
-    return score.save(tmp_path / "primer.mid")
+    return midigan.save(score, tmp_path / "primer.mid")
 
 
 def test_primer_kept_verbatim_and_continued(tmp_path: Path, bundle) -> None:
@@ -303,7 +304,17 @@ def test_progression_shapes() -> None:
     assert parse_chords("C | G Am") == expected
     assert parse_chords(["C", ["G", "Am"]]) == expected
     assert parse_chords(["C", "G"]) == [[(0, "maj")], [(7, "maj")]]
-    assert compose_module.parse_chords(None) == []
+    assert request_module.parse_chords(None) == []
+
+
+def test_conditions_from_text_parses_user_names() -> None:
+    c = conditions_from_text(8, meter="6/8", key="Dm", chords="Dm A7 | Dm", style="irish", tempo=100)
+    assert (c.meter, c.key, c.style, c.qpm) == ((6, 8), (2, "minor"), "irish", 100)
+    assert c.chords == (((2, "min"), (9, "7")), ((2, "min"),))
+    assert conditions_from_text(2, chords=["C", "G"]).chords == (((0, "maj"),), ((7, "maj"),))
+    assert conditions_from_text(2).chords == ()  # no chords asked: none drawn
+    with pytest.raises(ConfigError, match="tempo must be between"):
+        conditions_from_text(2, tempo=10)
 
 
 # --------------------------------------------------------------- import weight (cold start)

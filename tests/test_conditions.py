@@ -1,18 +1,18 @@
-"""Conditions: the id spaces the model sees and the request a user makes."""
+"""The id spaces the model sees (`ids`) and the request a user makes (`Conditions`)."""
 
 from __future__ import annotations
 
 import pytest
 
 from midigan.errors import ConfigError, MidiganError, TheoryError
-from midigan.music.score import ChordLabel
+from midigan.music.score import ChordLabel, KeySignature, Meter, Tempo
 from midigan.music.theory import parse_progression
-from midigan.representations.conditions import (
+from midigan.representations.conditions import Conditions
+from midigan.representations.ids import (
     CHORD_QUALITY_NAMES,
     METER_NAMES,
     N_CHORDS,
     STYLES,
-    Conditions,
     chord_from_id,
     chord_id,
     meter_id,
@@ -96,18 +96,22 @@ def test_chord_labels_cover_every_bar() -> None:
     assert Conditions(bars=2).chord_at(5) == (None, "maj")
 
 
+def test_streams_template_is_the_requested_melody_without_events() -> None:
+    c = Conditions(bars=3, meter=(6, 8), key=(2, "minor"), chords=parse_progression("Dm A"), qpm=90.0)
+    template = c.streams_template()
+    assert len(template) == 0
+    assert (template.bar_count, template.total_ticks()) == (3, c.total_ticks())
+    assert (template.mode, template.style, template.shift) == (mode_id("minor"), 0, shift_to_c(2))
+    assert template.meters == [Meter(0, 6, 8)] and template.tempos == [Tempo(0, 90.0)]
+    assert template.key == KeySignature(0, 2, "minor")
+    assert template.chord_labels == c.chord_labels()
+
+
 def test_lists_are_frozen_into_tuples_and_conditions_hash() -> None:
     c = Conditions(bars=2, meter=[6, 8], key=[9, "minor"], chords=[[(9, "min")], [(4, "7")]])
     assert c.meter == (6, 8) and c.key == (9, "minor")
     assert c.chords == (((9, "min"),), ((4, "7"),))
     assert hash(c) == hash(Conditions(bars=2, meter=(6, 8), key=(9, "minor"), chords=c.chords))
-
-
-def test_from_text_parses_user_names() -> None:
-    c = Conditions.from_text(8, meter="6/8", key="Dm", chords="Dm A7 | Dm", style="irish", qpm=100)
-    assert (c.meter, c.key, c.style, c.qpm) == ((6, 8), (2, "minor"), "irish", 100)
-    assert c.chords == (((2, "min"), (9, "7")), ((2, "min"),))
-    assert Conditions.from_text(2, chords=["C", "G"]).chords == (((0, "maj"),), ((7, "maj"),))
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,8 @@ import pytest
 from click.testing import CliRunner
 from conftest import make_score
 
-from midigan.corpus.build import build_corpus, fit_bar_length, split_of
+from midigan.corpus.build import build_corpus, fit_bar_length
+from midigan.corpus.manifest import split_of
 from midigan.corpus.stats import corpus_stats, format_stats
 from midigan.io.midi import read_midi, write_midi
 from midigan.music.harmony import best_template_chord, chorale_chords, estimate_chords

@@ -11,13 +11,13 @@ from click.testing import CliRunner
 from conftest import make_score
 
 from midigan.cli import main
-from midigan.corpus.build import split_of
 from midigan.corpus.families import find_families, melody_runs, resplit_corpus
+from midigan.corpus.manifest import split_of
 from midigan.errors import MidiganError, MidiReadError
-from midigan.evaluate.copying import COPY_RUN, CopyIndex, run_hashes
-from midigan.evaluate.features import Tune
+from midigan.evaluate.copying import CopyIndex
 from midigan.io.midi import read_midi, write_midi
 from midigan.music.score import Score
+from midigan.representations.tune import COPY_RUN, Tune, run_hashes
 
 CORPORA = Path(__file__).resolve().parents[1] / "corpora"
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from model_helpers import tiny_bundle, tiny_run_config, write_corpus
+from model_helpers import random_batch, tiny_bundle, tiny_run_config, write_corpus
 
+from midigan.composer.request import conditions_from_text
 from midigan.model.checkpoint import load_model
 from midigan.model.sampler import sample
 from midigan.model.stepper import FusedStepper
 from midigan.representations.conditions import Conditions
-from midigan.train.trainer import TrainOptions, train
+from midigan.train.config import TrainOptions
+from midigan.train.trainer import train
 
 pytestmark = [
     pytest.mark.gpu,
@@ -21,14 +23,12 @@ pytestmark = [
 
 def test_cudnn_forward_matches_cpu_and_fused_step():
     cpu = tiny_bundle(seed=1)
-    from test_model import random_batch
-
     batch = random_batch(cpu.config, B=4, T=9)
     z = torch.randn(4, cpu.config.z_dim)
     with torch.no_grad():
         expected = cpu.generator(batch, z)
         gpu = cpu.generator.to("cuda")
-        got = gpu({k: v.cuda() for k, v in batch.items()}, z.cuda())
+        got = gpu(batch.to(torch.device("cuda")), z.cuda())
         fused = FusedStepper(gpu, 1.0)
     for a, b in zip(expected, got, strict=True):
         torch.testing.assert_close(b.cpu(), a, atol=1e-4, rtol=1e-3)
@@ -39,7 +39,10 @@ def test_sampling_on_cuda_is_exact_and_reproducible():
     bundle = tiny_bundle(seed=2)
     bundle.generator.to("cuda")
     bundle.device = torch.device("cuda")
-    requests = [Conditions.from_text(b, m, "D", "D G A D") for b, m in ((3, "3/4"), (8, "6/8"), (5, "4/4"))]
+    requests = [
+        conditions_from_text(b, meter=m, key="D", chords="D G A D")
+        for b, m in ((3, "3/4"), (8, "6/8"), (5, "4/4"))
+    ]
     first = sample(bundle, requests, seed=4)
     again = sample(bundle, requests, seed=4)
     for request, a, b in zip(requests, first, again, strict=True):

@@ -24,7 +24,8 @@ def _free_port() -> int:
 
 
 def _worker(rank: int, world: int, port: int, corpus: str, out: str, cache: str) -> None:
-    from midigan.train.trainer import Trainer, TrainOptions
+    from midigan.train.config import TrainOptions
+    from midigan.train.trainer import Trainer
 
     os.environ.update(
         MASTER_ADDR="127.0.0.1",

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from conftest import make_score
 
-from midigan.evaluate.copying import COPY_RUN, CopyIndex, copied_rate, pair_codes, run_hashes
-from midigan.evaluate.features import Tune
+from midigan.evaluate.copying import CopyIndex, copied_rate
+from midigan.representations.tune import COPY_RUN, Tune, pair_codes, run_hashes
 
 Q = 12
 # "Twinkle twinkle" and a second unrelated line, each > COPY_RUN + 1 notes

@@ -8,11 +8,8 @@ from conftest import make_score
 
 from midigan.evaluate.features import (
     FEATURES,
-    NOTE_LENGTH_CLASSES_QUARTERS,
-    Tune,
     average_inter_onset_interval,
     average_pitch_interval,
-    estimate_key,
     feature_table,
     note_count,
     note_length_class,
@@ -24,6 +21,7 @@ from midigan.evaluate.features import (
     pitch_range,
 )
 from midigan.music.score import ChordLabel, KeySignature, Meter, Note, Score, Track
+from midigan.representations.tune import NOTE_LENGTH_CLASSES_QUARTERS, Tune
 
 Q = 12  # ticks per quarter
 C_MAJOR_SCALE = [60, 62, 64, 65, 67, 69, 71, 72]
@@ -148,7 +146,8 @@ def test_missing_key_is_estimated() -> None:
     g_major = [67, 69, 71, 72, 74, 76, 78, 79]
     tune = Tune.from_score(make_score([(p, i * Q, Q) for i, p in enumerate(g_major)], key=None))
     assert (tune.tonic, tune.mode) == (7, "major")
-    assert estimate_key(np.array([], dtype=np.int64)) == (0, "major")
+    empty = Tune.from_notes([], [Meter(0, 4, 4)], 4 * Q)
+    assert (empty.tonic, empty.mode) == (0, "major")
 
 
 def test_from_notes_handles_a_meter_change() -> None:

@@ -7,9 +7,9 @@ import pytest
 from conftest import make_score
 
 from midigan.errors import ConfigError
-from midigan.evaluate.features import Tune
 from midigan.evaluate.markov import REST, MarkovModel, fit_markov, tune_events
 from midigan.representations.conditions import Conditions
+from midigan.representations.tune import Tune
 
 Q = 12
 

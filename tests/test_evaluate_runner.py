@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,22 +14,22 @@ from click.testing import CliRunner
 from conftest import make_score
 
 from midigan.cli import main
+from midigan.corpus.manifest import split_of
 from midigan.errors import ConfigError
-from midigan.evaluate.features import Tune
 from midigan.evaluate.runner import (
     EvaluationSettings,
     bar_chords,
     conditions_for,
     corpus_pieces,
     evaluate,
-    load_tune,
     model_checkpoints,
-    read_manifest,
+    read_tune,
     sample_model,
 )
 from midigan.io.midi import write_midi
 from midigan.music.score import ChordLabel
 from midigan.representations.conditions import Conditions
+from midigan.representations.tune import Tune
 
 Q = 12
 MAJOR = (0, 2, 4, 5, 7, 9, 11)
@@ -107,6 +109,17 @@ def test_cli_prints_the_table(corpus: Path, tmp_path: Path) -> None:
     assert (out / "report.json").is_file()
 
 
+def test_no_model_evaluation_never_imports_torch(corpus: Path) -> None:
+    """Baselines only: listing the corpus and fitting the Markov model need no torch."""
+    args = ["evaluate", "--no-model", "--corpus", str(corpus), "--n", "6", "--bars", "4"]
+    code = (
+        "import sys; from click.testing import CliRunner; from midigan.cli import main; "
+        f"result = CliRunner().invoke(main, {args!r}); print(result.exit_code, 'torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split()[-2:] == ["0", "False"], out.stdout + out.stderr
+
+
 def test_cli_reports_a_missing_corpus_in_one_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["evaluate", "--no-model", "--corpus", str(tmp_path / "nowhere")])
     assert result.exit_code == 1
@@ -114,17 +127,13 @@ def test_cli_reports_a_missing_corpus_in_one_line(tmp_path: Path) -> None:
 
 
 def test_a_plain_midi_folder_is_split_as_training_splits_it(tmp_path: Path) -> None:
-    from midigan.train.dataset import split_of
-
     rng = np.random.default_rng(0)
     for name in ("a.mid", "sub/b.mid", "c.midi"):
         (tmp_path / name).parent.mkdir(exist_ok=True)
         write_midi(fake_piece(rng, 0, (4, 4), 2), tmp_path / name)
     pieces = corpus_pieces(tmp_path)
-    assert [(p["id"], p["split"]) for p in pieces] == [
-        (n, split_of(n)) for n in ("a.mid", "c.midi", "sub/b.mid")
-    ]
-    assert len(load_tune(tmp_path, pieces[2])) > 0
+    assert [(p.id, p.split) for p in pieces] == [(n, split_of(n)) for n in ("a.mid", "c.midi", "sub/b.mid")]
+    assert len(read_tune(pieces[2])) > 0
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(ConfigError, match="no MIDI files"):
@@ -138,10 +147,11 @@ def test_settings_are_validated(tmp_path: Path) -> None:
         evaluate(EvaluationSettings(corpus=tmp_path, use_model=False, baselines=False))
 
 
-def test_bad_manifest_line(tmp_path: Path) -> None:
-    (tmp_path / "manifest.jsonl").write_text('{"id": 1}\nnot json\n')
-    with pytest.raises(ConfigError, match=":2:"):
-        read_manifest(tmp_path)
+def test_bad_manifest_line_stops_the_evaluation(corpus: Path, tmp_path: Path) -> None:
+    text = (corpus / "manifest.jsonl").read_text()
+    (tmp_path / "manifest.jsonl").write_text(text + "not json\n")
+    with pytest.raises(ConfigError, match=r"manifest\.jsonl:15: not a JSON line"):
+        evaluate(EvaluationSettings(corpus=tmp_path, use_model=False, n=6, bars=4))
 
 
 def test_bar_chords_finds_the_even_split() -> None:

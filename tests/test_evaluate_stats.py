@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from conftest import make_score
 
-from midigan.evaluate.features import Tune
 from midigan.evaluate.stats import (
     STATISTICS,
     chord_tone_ratio,
@@ -22,6 +21,7 @@ from midigan.evaluate.stats import (
     velocity_mean,
     velocity_std,
 )
+from midigan.representations.tune import Tune
 
 Q = 12
 

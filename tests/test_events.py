@@ -13,8 +13,8 @@ from strategies import canonical, scores
 
 from midigan.errors import ConfigError, TokenGrammarError
 from midigan.music.score import KeySignature, Meter, Score, Tempo
+from midigan.representations.event_vocab import EventConfig, TokenVocab
 from midigan.representations.events import EventTokens, default_vocab
-from midigan.representations.vocab import EventConfig, TokenVocab
 
 
 @settings(max_examples=200, deadline=None)

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from midigan.errors import MidiReadError, MidiWriteError
-from midigan.io import load_score, save_score, write_atomic
+from midigan.io import read_score, write_score
+from midigan.io.atomic import write_atomic
 
 
 def test_write_atomic_replaces_whole_file(tmp_path: Path) -> None:
@@ -38,7 +39,7 @@ def test_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_unknown_extension_refused(tmp_path: Path, twinkle) -> None:
     with pytest.raises(MidiWriteError, match="unknown extension"):
-        save_score(twinkle, tmp_path / "a.txt")
+        write_score(twinkle, tmp_path / "a.txt")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -50,10 +51,20 @@ def test_load_refuses_what_is_not_a_file_of_music(tmp_path: Path, make: str) -> 
     elif make == "empty":
         path.write_bytes(b"")
     with pytest.raises(MidiReadError, match=str(path.name)):
-        load_score(path)
+        read_score(path)
 
 
 def test_compressed_musicxml_is_not_written_as_plain_xml(tmp_path: Path, twinkle) -> None:
     with pytest.raises(MidiWriteError, match=r"\.mxl"):
-        save_score(twinkle, tmp_path / "a.mxl")
+        write_score(twinkle, tmp_path / "a.mxl")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_top_level_save_and_load_go_through_the_one_dispatcher(tmp_path: Path, twinkle) -> None:
+    import midigan
+
+    assert midigan.save is write_score and midigan.load is read_score
+    written = midigan.save(twinkle, tmp_path / "tune")  # no extension: MIDI
+    assert written == tmp_path / "tune.mid"
+    assert midigan.load(written).tracks[0].notes == twinkle.tracks[0].notes
+    assert midigan.save(twinkle, tmp_path / "tune.png").read_bytes()[:4] == b"\x89PNG"

@@ -7,7 +7,7 @@ import pytest
 import torch
 from model_helpers import TINY_VOCAB, tiny_bundle, write_corpus
 
-from midigan.model.conditioning import PieceTimeline, stack_timelines
+from midigan.model.conditioning import PieceTimeline, Timeline
 from midigan.model.lookback import (
     DIFFERS,
     NO_CANDIDATE,
@@ -18,8 +18,10 @@ from midigan.model.lookback import (
     repeat_states,
 )
 from midigan.model.sampler import sample
+from midigan.model.unroll import unroll
 from midigan.representations.conditions import Conditions
 from midigan.representations.streams import NoteStreams
+from midigan.train.batch import Batch
 from midigan.train.dataset import collate, load_corpus, windows
 
 NONE = (99, 98)
@@ -76,7 +78,7 @@ def test_the_torch_history_finds_what_numpy_finds(seed):
     onset, pitch, duration, bar_starts = _random_piece(rng)
     lags = (1, 2, 4)
     expected, expected_states = piece_lookback(onset, pitch, duration, bar_starts, lags, NONE)
-    timeline = stack_timelines(
+    timeline = Timeline.stack(
         [
             PieceTimeline(
                 bar_starts,
@@ -113,13 +115,13 @@ def test_batches_carry_the_real_previous_events_repeat_state(tmp_path):
     cut = windows(corpus, np.array([0]), seq_len=5)
     batch = collate(corpus, cut[:2], bos=(90, 91, 92), lags=lags, history=True)
     first, second = cut[0], cut[1]
-    assert batch["lookback"][1, :5].tolist() == candidates[second.start : second.stop].tolist()
-    assert batch["repeat"][0, 0].tolist() == [NO_CANDIDATE] * 2, "nothing before a piece starts"
-    assert batch["repeat"][0, 1:5].tolist() == states[first.start : first.stop - 1].tolist()
-    assert batch["repeat"][1, 0].tolist() == states[second.start - 1].tolist()
+    assert batch.candidates[1, :5].tolist() == candidates[second.start : second.stop].tolist()
+    assert batch.repeat_states[0, 0].tolist() == [NO_CANDIDATE] * 2, "nothing before a piece starts"
+    assert batch.repeat_states[0, 1:5].tolist() == states[first.start : first.stop - 1].tolist()
+    assert batch.repeat_states[1, 0].tolist() == states[second.start - 1].tolist()
     onsets = corpus.onset[corpus.offsets[0] : corpus.offsets[1]]
     assert (
-        batch["history_pitch"][0, onsets].tolist()
+        batch.history_pitch[0, onsets].tolist()
         == corpus.events[corpus.offsets[0] : corpus.offsets[1], 0].tolist()
     )
 
@@ -154,7 +156,7 @@ def test_unrolled_events_copy_from_the_real_prefix():
     bundle = _copying_bundle()
     g = bundle.generator.train()
     B, bars, bar = 2, 3, 48
-    timeline = stack_timelines(
+    timeline = Timeline.stack(
         [
             PieceTimeline(
                 np.arange(bars + 1) * bar,
@@ -173,24 +175,25 @@ def test_unrolled_events_copy_from_the_real_prefix():
     history_pitch[:, 0:48:12] = real_pitch
     history_duration = torch.full((B, bars * bar), g.none_ids[1])
     history_duration[:, 0:48:12] = quarter
-    batch = {
-        "pitch": real_pitch,
-        "duration": torch.full((B, 4), quarter),
-        "velocity": torch.full((B, 4), 3),
-        "conditions": timeline.at(torch.arange(4).expand(B, 4) * 12),
-        "mask": torch.ones(B, 4, dtype=torch.bool),
-        "prev": torch.tensor(g.bos).expand(B, 3),
-        "mode": torch.zeros(B, dtype=torch.int64),
-        "style": torch.zeros(B, dtype=torch.int64),
-        "start": torch.zeros(B, dtype=torch.int64),
-        "lookback": lookback,
-        "repeat": torch.zeros(B, 4, 2, dtype=torch.int64),
-        "history_pitch": history_pitch,
-        "history_duration": history_duration,
-    }
-    out = g.unroll(batch, timeline, prefix=4, steps=8, tau=1.0)
-    assert out["pitch"].argmax(-1).tolist() == torch.cat((real_pitch, real_pitch), 1).tolist()
-    assert (out["duration"].argmax(-1) == quarter).all()
-    assert out["lookback"][:, 4:, 0, 0].tolist() == real_pitch.tolist(), "bar 3 copies the generated bar 2"
-    out["pitch"].sum().backward()
+    batch = Batch(
+        pitch=real_pitch,
+        duration=torch.full((B, 4), quarter),
+        velocity=torch.full((B, 4), 3),
+        conditions=timeline.at(torch.arange(4).expand(B, 4) * 12),
+        mask=torch.ones(B, 4, dtype=torch.bool),
+        prev=torch.tensor(g.bos).expand(B, 3),
+        mode=torch.zeros(B, dtype=torch.int64),
+        style=torch.zeros(B, dtype=torch.int64),
+        start=torch.zeros(B, dtype=torch.int64),
+        candidates=lookback,
+        repeat_states=torch.zeros(B, 4, 2, dtype=torch.int64),
+        history_pitch=history_pitch,
+        history_duration=history_duration,
+    )
+    out = unroll(g, batch, timeline, prefix=4, steps=8, tau=1.0)
+    pitch, duration, _ = out.streams
+    assert pitch.argmax(-1).tolist() == torch.cat((real_pitch, real_pitch), 1).tolist()
+    assert (duration.argmax(-1) == quarter).all()
+    assert out.candidates[:, 4:, 0, 0].tolist() == real_pitch.tolist(), "bar 3 copies the generated bar 2"
+    pitch.sum().backward()
     assert g.copy_pitch.weight.grad is not None

@@ -8,18 +8,15 @@ import pytest
 from music21 import meter, note, stream
 
 from midigan.errors import MidiReadError
+from midigan.io.abc import clean_abc, close_open_repeats, split_abc_tunes
 from midigan.io.music21 import (
     ACCENT_VELOCITIES,
-    clean_abc,
-    close_open_repeats,
     convert_music21,
     parse_abc,
     read_music21_file,
     score_from_music21,
-    split_abc_tunes,
-    to_music21,
-    write_musicxml_bytes,
 )
+from midigan.io.musicxml import musicxml_bytes, to_music21
 from midigan.music.score import TPQ, ChordLabel, KeySignature, Meter
 
 EIGHTH = TPQ // 2
@@ -176,7 +173,7 @@ def test_read_music21_file_reads_abc_and_wraps_failures(tmp_path) -> None:
 def test_musicxml_round_trip(twinkle, tmp_path) -> None:
     twinkle.title = "Twinkle"
     path = tmp_path / "twinkle.musicxml"
-    path.write_bytes(write_musicxml_bytes(twinkle))
+    path.write_bytes(musicxml_bytes(twinkle))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         back = read_music21_file(path)
@@ -196,7 +193,7 @@ def test_to_music21_handles_overlapping_notes_and_no_chord(twinkle) -> None:
     twinkle.chords.append(ChordLabel(84, None))
     m21 = to_music21(twinkle)
     assert len(m21.parts) == 1
-    assert write_musicxml_bytes(twinkle).startswith(b"<?xml")
+    assert musicxml_bytes(twinkle).startswith(b"<?xml")
 
 
 def test_empty_music_is_a_read_error() -> None:

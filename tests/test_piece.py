@@ -11,7 +11,7 @@ import midigan
 from midigan.composer.arrange import arrange
 from midigan.composer.piece import Piece, ticks_to_seconds
 from midigan.errors import MidiWriteError
-from midigan.io import new_file_mode
+from midigan.io.atomic import new_file_mode
 from midigan.music.score import ChordLabel, KeySignature, Tempo
 
 

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import io
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 import wave
 from pathlib import Path
 
@@ -15,9 +22,9 @@ from conftest import make_score
 from midigan.cli import main
 from midigan.composer.arrange import arrange
 from midigan.errors import RenderError
-from midigan.io import new_file_mode
+from midigan.io import atomic, parse_formats, write_score
 from midigan.io import wav as wav_module
-from midigan.io.export import export, parse_formats
+from midigan.io.atomic import new_file_mode
 from midigan.io.midi import write_midi
 from midigan.io.png import COLOURS, write_pianoroll
 from midigan.music.score import ChordLabel, Score
@@ -73,7 +80,7 @@ def test_missing_fluidsynth_names_the_debian_packages(
 ) -> None:
     monkeypatch.setattr(wav_module.shutil, "which", lambda name: None)
     with pytest.raises(RenderError, match="apt-get install fluidsynth fluid-soundfont-gm"):
-        export(band, tmp_path / "x.wav")
+        write_score(band, tmp_path / "x.wav")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -84,7 +91,7 @@ def test_missing_soundfont_names_the_debian_package(
     monkeypatch.delenv(wav_module.SOUNDFONT_ENV, raising=False)
     monkeypatch.setattr(wav_module.shutil, "which", lambda name: "/bin/true")
     with pytest.raises(RenderError, match="fluid-soundfont-gm"):
-        export(band, tmp_path / "x.wav")
+        write_score(band, tmp_path / "x.wav")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -92,7 +99,7 @@ def test_musicxml_export_reads_back_with_its_parts(tmp_path: Path, band: Score) 
     pytest.importorskip("music21")
     from music21 import converter
 
-    out = export(band, tmp_path / "band.musicxml")
+    out = write_score(band, tmp_path / "band.musicxml")
     parsed = converter.parse(str(out))
     assert len(parsed.parts) == 3
     assert len(parsed.parts[0].getElementsByClass("Measure")) == 4
@@ -174,3 +181,153 @@ def test_render_cli_refuses_a_wrong_extension(tmp_path: Path, band: Score, optio
     result = CliRunner().invoke(main, ["render", str(source), option, str(tmp_path / name)])
     assert result.exit_code == 1 and "needs the extension" in result.output and name in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["band.mid"]
+
+
+# ------------------------------------------------------------------ nothing lost, nothing overwritten
+def test_render_keeps_an_old_png_when_the_musicxml_write_fails(
+    tmp_path: Path, band: Score, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 12: an existing a.png was lost when --musicxml failed (here: the disk is full)."""
+    source = write_midi(band, tmp_path / "band.mid")
+    (tmp_path / "a.png").write_bytes(b"OLD PNG")
+    real = atomic._write_bytes
+    calls = {"n": 0}
+
+    def full_disk_on_the_second_write(tmp: Path, data: bytes) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real(tmp, data)
+
+    monkeypatch.setattr(atomic, "_write_bytes", full_disk_on_the_second_write)
+    args = [
+        "render",
+        str(source),
+        "--png",
+        str(tmp_path / "a.png"),
+        "--musicxml",
+        str(tmp_path / "a.musicxml"),
+    ]
+    result = CliRunner().invoke(main, [*args, "--force"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.strip().splitlines() == [
+        f"error: {tmp_path / 'a.musicxml'}: cannot write there (No space left on device); choose another path"
+    ]
+    assert (tmp_path / "a.png").read_bytes() == b"OLD PNG"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "band.mid"]
+
+
+def test_render_checks_every_output_before_writing_any(tmp_path: Path, band: Score) -> None:
+    source = write_midi(band, tmp_path / "band.mid")
+    (tmp_path / "a.png").write_bytes(b"OLD PNG")
+    (tmp_path / "a.musicxml").mkdir()
+    args = [
+        "render",
+        str(source),
+        "--png",
+        str(tmp_path / "a.png"),
+        "--musicxml",
+        str(tmp_path / "a.musicxml"),
+    ]
+    result = CliRunner().invoke(main, [*args, "--force"])
+    assert result.exit_code == 1 and "a.musicxml: is a folder" in result.output
+    assert (tmp_path / "a.png").read_bytes() == b"OLD PNG"
+
+
+def test_render_replaces_an_existing_output_only_with_force(tmp_path: Path, band: Score) -> None:
+    source = write_midi(band, tmp_path / "band.mid")
+    out = tmp_path / "a.png"
+    out.write_bytes(b"OLD PNG")
+    refused = CliRunner().invoke(main, ["render", str(source), "--png", str(out)])
+    assert refused.exit_code == 1
+    assert (
+        refused.output.strip()
+        == f"error: {out}: already exists; add --force to replace it, or choose another path"
+    )
+    assert out.read_bytes() == b"OLD PNG"
+    forced = CliRunner().invoke(main, ["render", str(source), "--png", str(out), "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert out.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_render_never_replaces_a_symlink(tmp_path: Path, band: Score) -> None:
+    source = write_midi(band, tmp_path / "band.mid")
+    (tmp_path / "real.png").write_bytes(b"OLD PNG")
+    (tmp_path / "a.png").symlink_to(tmp_path / "real.png")
+    result = CliRunner().invoke(main, ["render", str(source), "--png", str(tmp_path / "a.png"), "--force"])
+    assert result.exit_code == 1 and "is a symbolic link" in result.output
+    assert (tmp_path / "a.png").is_symlink() and (tmp_path / "real.png").read_bytes() == b"OLD PNG"
+
+
+# ------------------------------------------------------------------ a killed render --wav
+def _start_render_wav(tmp_path: Path, band: Score) -> tuple[subprocess.Popen, int, Path]:
+    """`midigan render --wav` in its own process, with a fake fluidsynth that only sleeps.
+
+    Returns the midigan process, the pid of its (fake) fluidsynth, and the output folder.
+    """
+    source = write_midi(band, tmp_path / "band.mid")
+    bin_dir, out_dir, pid_file = tmp_path / "bin", tmp_path / "out", tmp_path / "fluidsynth.pid"
+    bin_dir.mkdir()
+    out_dir.mkdir()
+    fake = bin_dir / "fluidsynth"
+    fake.write_text(
+        f'#!/bin/sh\necho $$ > "{pid_file}.part" && mv "{pid_file}.part" "{pid_file}"\nexec sleep 120\n'
+    )
+    fake.chmod(0o755)
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        wav_module.SOUNDFONT_ENV: str(source),
+    }
+    command = [sys.executable, "-c", "from midigan.cli import main; main()", "render", str(source)]
+    proc = subprocess.Popen(
+        [*command, "--wav", str(out_dir / "a.wav")], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 60
+    while not pid_file.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "fluidsynth never started"
+        time.sleep(0.05)
+    return proc, int(pid_file.read_text()), out_dir
+
+
+def _gone(pid: int, within_s: float = 10.0) -> bool:
+    """The process ended (a zombie nobody reaps counts as ended)."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            return True
+        if state in ("Z", "X"):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux-only")
+def test_sigkill_of_render_wav_ends_fluidsynth(tmp_path: Path, band: Score) -> None:
+    proc, fluidsynth_pid, _ = _start_render_wav(tmp_path, band)
+    try:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        assert _gone(fluidsynth_pid), "fluidsynth outlived a killed midigan"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(fluidsynth_pid, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads process states from /proc")
+def test_sigterm_of_render_wav_ends_fluidsynth_and_removes_its_temp_file(tmp_path: Path, band: Score) -> None:
+    proc, fluidsynth_pid, out_dir = _start_render_wav(tmp_path, band)
+    try:
+        staged = [p.name for p in out_dir.iterdir()]
+        assert len(staged) == 1 and staged[0].startswith(".a.wav."), staged  # the temp fluidsynth fills
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+        assert proc.returncode == 130 and b"interrupted" in stderr and b"Traceback" not in stderr
+        assert _gone(fluidsynth_pid), "fluidsynth outlived a terminated midigan"
+        assert list(out_dir.iterdir()) == []
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(fluidsynth_pid, signal.SIGKILL)

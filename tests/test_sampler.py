@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 from model_helpers import tiny_bundle
 
+from midigan.composer.request import conditions_from_text
 from midigan.errors import ConfigError
 from midigan.model.sampler import sample
 from midigan.music.theory import scale_pitch_classes
-from midigan.representations.conditions import Conditions, meter_id
+from midigan.representations.conditions import Conditions
+from midigan.representations.ids import meter_id
 from midigan.representations.streams import NoteStreams
 
 
@@ -37,7 +39,7 @@ def test_no_generated_event_crosses_the_final_barline(bundle):
 
 
 def test_same_seed_same_music_other_seed_other_music(bundle):
-    requests = [Conditions.from_text(6, "4/4", "G", "G C D G")] * 3
+    requests = [conditions_from_text(6, meter="4/4", key="G", chords="G C D G")] * 3
     first, again, other = (sample(bundle, requests, seed=s) for s in (7, 7, 8))
     for a, b in zip(first, again, strict=True):
         assert np.array_equal(a.pitch, b.pitch) and np.array_equal(a.duration, b.duration)
@@ -70,7 +72,7 @@ def test_range_mask_keeps_pitches_in_range(bundle):
 
 
 def test_chords_are_attached_in_the_requested_key(bundle):
-    request = Conditions.from_text(4, "3/4", "D", "D G | A D")
+    request = conditions_from_text(4, meter="3/4", key="D", chords="D G | A D")
     piece = sample(bundle, [request], seed=0)[0]
     labels = piece.to_score().chords
     assert [(c.tick, c.root) for c in labels[:3]] == [(0, 2), (18, 7), (36, 9)]
@@ -122,7 +124,7 @@ def test_the_cached_fused_stepper_gives_what_a_fresh_one_gives():
     import torch
 
     cached, fresh = tiny_bundle(seed=5), tiny_bundle(seed=5)
-    requests = [Conditions.from_text(4, "3/4", "D", "D A")] * 2
+    requests = [conditions_from_text(4, meter="3/4", key="D", chords="D A")] * 2
     sample(cached, requests, seed=1)  # builds and keeps the stepper
     assert cached.stepper(cached.temperature) is cached.stepper(cached.temperature)
     for a, b in zip(sample(cached, requests, seed=2), sample(fresh, requests, seed=2), strict=True):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from conftest import make_score, make_track
 
-from midigan.music.score import TPQ, ChordLabel, KeySignature, Meter, Note, Score, Track
+from midigan.music.score import TPQ, ChordLabel, KeySignature, Meter, Note, Score, Track, bar_grid
 
 
 def test_bar_ticks_follow_the_meter():
@@ -49,6 +49,14 @@ def test_bar_starts_across_meter_changes():
     assert score.meter_at(47) == Meter(0, 4, 4)
     assert score.meter_at(48) == Meter(48, 3, 4)
     assert score.meter_at(500) == Meter(120, 6, 8)
+
+
+def test_bar_grid_walks_the_same_barlines_as_bar_starts():
+    meters = [Meter(0, 4, 4), Meter(48, 3, 4), Meter(120, 6, 8)]
+    starts, per_bar = bar_grid(meters, 5)
+    assert starts == Score(meters=meters, end_tick=192).bar_starts()
+    assert per_bar == [meters[0], meters[1], meters[1], meters[2], meters[2]]
+    assert bar_grid(meters, 0) == ([0], [])
 
 
 def test_meter_change_off_a_barline_starts_a_bar_where_it_stands():

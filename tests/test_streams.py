@@ -14,14 +14,10 @@ from strategies import melodies
 from midigan.errors import ConfigError
 from midigan.music.score import ChordLabel, KeySignature, Meter, Score
 from midigan.music.theory import parse_progression
-from midigan.representations.conditions import (
-    MAX_BARS_REMAINING,
-    MAX_POSITION,
-    Conditions,
-    chord_id,
-    meter_id,
-)
-from midigan.representations.streams import REST, NoteStreams, StreamVocab, condition_track
+from midigan.representations.conditions import Conditions
+from midigan.representations.ids import MAX_BARS_REMAINING, MAX_POSITION, chord_id, meter_id
+from midigan.representations.stream_vocab import StreamVocab
+from midigan.representations.streams import REST, NoteStreams, condition_track
 
 
 def _notes(score: Score) -> list[tuple[int, int, int, int]]:

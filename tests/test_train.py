@@ -1,4 +1,4 @@
-"""Training: the corpus cache, batching, a tiny overfit, a GAN step, the CLI."""
+"""Training: the config files, the corpus cache, batching, a tiny overfit, a GAN step, the CLI."""
 
 from __future__ import annotations
 
@@ -12,19 +12,79 @@ from click.testing import CliRunner
 from conftest import make_score
 from model_helpers import tiny_bundle, tiny_run_config, write_corpus
 
+import midigan
 from midigan.cli import main
+from midigan.composer.request import conditions_from_text
+from midigan.corpus.manifest import corpus_entries
 from midigan.errors import ConfigError
 from midigan.model.checkpoint import load_model
-from midigan.model.conditioning import conditions_timeline, stack_timelines
-from midigan.model.config import DiscriminatorConfig, GANConfig
+from midigan.model.conditioning import PieceTimeline, Timeline
+from midigan.model.config import DiscriminatorConfig
 from midigan.model.discriminator import Discriminator
 from midigan.model.sampler import sample
 from midigan.representations.conditions import Conditions
 from midigan.representations.streams import NoteStreams
 from midigan.train import dataset
-from midigan.train.dataset import collate, corpus_entries, epoch_batches, load_corpus, windows
+from midigan.train.batch import Batch
+from midigan.train.config import GANConfig, RunConfig, TrainOptions, config_from_dict, load_config
+from midigan.train.dataset import collate, epoch_batches, load_corpus, windows
 from midigan.train.gan import GeneratorObjective, discriminator_loss, generator_loss, judge, real_window
-from midigan.train.trainer import TrainOptions, train
+from midigan.train.trainer import train
+
+
+# ------------------------------------------------------------------ config
+def test_presets_load_and_round_trip_through_toml(tmp_path):
+    config = load_config("tiny")
+    assert config.model.hidden < load_config(None).model.hidden
+    path = tmp_path / "resolved.toml"
+    path.write_text(config.to_toml(), encoding="utf-8")
+    assert load_config(path) == config
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"model": {"hiden": 3}}, "unknown key"),
+        ({"optimiser": {}}, "unknown config section"),
+        ({"model": {"hidden": "big"}}, "must be int"),
+        ({"model": {"layers": True}}, "must be int"),
+        ({"gan": {"label_smoothing": 0.7}}, "out of range"),
+    ],
+)
+def test_bad_config_is_refused_with_the_key_named(data, message):
+    with pytest.raises(ConfigError, match=message):
+        config_from_dict(data)
+
+
+def test_lookback_lags_are_a_list_of_distinct_positive_bars():
+    assert config_from_dict({"model": {"lookback": [1, 3]}}).model.lookback == (1, 3)
+    assert config_from_dict({"model": {"lookback": []}}).model.lookback == ()
+    with pytest.raises(ConfigError, match="must be a list of integers"):
+        config_from_dict({"model": {"lookback": 4}})
+    for bad in ([0, 1], [2, 2]):
+        with pytest.raises(ConfigError, match=r"model\.lookback"):
+            config_from_dict({"model": {"lookback": bad}})
+
+
+def test_ints_are_accepted_for_floats_and_unknown_preset_is_named():
+    assert config_from_dict({"mle": {"lr": 1}}).mle.lr == 1.0
+    with pytest.raises(ConfigError, match=r"presets: .*tiny"):
+        load_config("no-such-preset")
+    assert RunConfig() == load_config(None), "dataclass defaults are the shipped preset"
+
+
+def test_options_resolve_resume_overrides_and_dry_run(tmp_path):
+    """What `midigan train` resolves: the run's own config on --resume, flags over the file, a dry run."""
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.toml").write_text(load_config("tiny").to_toml(), encoding="utf-8")
+    resumed = TrainOptions.resolve(tmp_path, out, resume=True, epochs=7, gan_epochs=0)
+    assert resumed.config.model == load_config("tiny").model, "the run folder's config.toml"
+    assert (resumed.config.mle.epochs, resumed.config.gan.epochs) == (7, 0) and resumed.resume
+    fresh = TrainOptions.resolve(tmp_path, out, config="tiny", gan_epochs=0, dry_run=True, quiet=True)
+    assert fresh.max_steps == 1 and fresh.config.gan.epochs == 1 and not fresh.progress
+    assert fresh.config.train.val_samples <= 2 and fresh.config.data.valid_pieces <= 8
+    assert TrainOptions.resolve(tmp_path, out).config == load_config(None), "no --resume: the default"
 
 
 # ------------------------------------------------------------------ corpus
@@ -58,7 +118,7 @@ def test_tokenized_corpus_is_cached_and_never_reparsed(tmp_path, monkeypatch):
         t.bar_starts.tolist() for t in first.timelines
     ]
     monkeypatch.undo()
-    make_score([(60, 0, 48)]).save(folder / "tune000.mid")  # a file changes: new fingerprint
+    midigan.save(make_score([(60, 0, 48)]), folder / "tune000.mid")  # a file changes: new fingerprint
     changed = load_corpus(folder, cache_dir=tmp_path / "cache")
     assert changed.fingerprint != first.fingerprint
 
@@ -95,9 +155,9 @@ def test_windows_continue_from_the_real_previous_event(tmp_path):
     cut = windows(corpus, np.array([0]), seq_len=5)
     assert len(cut) >= 2 and cut[1].start == cut[0].stop
     batch = collate(corpus, cut[:2], bos=(90, 91, 92))
-    assert batch["prev"][0].tolist() == [90, 91, 92]
-    assert batch["prev"][1].tolist() == corpus.events[cut[1].start - 1, :3].tolist()
-    assert batch["start"][1] == corpus.onset[cut[1].start] > 0
+    assert batch.prev[0].tolist() == [90, 91, 92]
+    assert batch.prev[1].tolist() == corpus.events[cut[1].start - 1, :3].tolist()
+    assert batch.start[1] == corpus.onset[cut[1].start] > 0
 
 
 # ------------------------------------------------------------------ learning
@@ -120,7 +180,7 @@ def test_tiny_overfit_reproduces_the_training_melodies(tmp_path):
     }
     rows = []
     for bars, notes in melodies.items():
-        make_score(notes, end_tick=bars * 48).save(folder / f"m{bars}.mid")
+        midigan.save(make_score(notes, end_tick=bars * 48), folder / f"m{bars}.mid")
         rows.append({"id": f"m{bars}", "path": f"m{bars}.mid", "split": "train", "style": "folk"})
     (folder / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     config = tiny_run_config(
@@ -155,18 +215,18 @@ def test_gan_steps_move_generated_features_toward_the_real_ones():
     critic = Discriminator(DiscriminatorConfig(embed=16, hidden=16, dropout=0.0), cfg)
     B, T = 16, 12
     real_pitch = torch.tensor([6, 10] * (T // 2)).expand(B, T)  # pitch ids of G4, B4
-    timeline = stack_timelines([conditions_timeline(Conditions(4))] * B)
-    batch = {
-        "pitch": real_pitch,
-        "duration": torch.full((B, T), 7),  # 12 ticks: quarter notes
-        "velocity": torch.full((B, T), 5),
-        "conditions": timeline.at(torch.arange(T).expand(B, T) * 12),
-        "mask": torch.ones(B, T, dtype=torch.bool),
-        "prev": torch.tensor([cfg.n_pitch, cfg.n_duration, cfg.n_velocity]).expand(B, 3),
-        "mode": torch.zeros(B, dtype=torch.int64),
-        "style": torch.zeros(B, dtype=torch.int64),
-        "start": torch.zeros(B, dtype=torch.int64),
-    }
+    timeline = Timeline.stack([PieceTimeline.from_conditions(Conditions(4))] * B)
+    batch = Batch(
+        pitch=real_pitch,
+        duration=torch.full((B, T), 7),  # 12 ticks: quarter notes
+        velocity=torch.full((B, T), 5),
+        conditions=timeline.at(torch.arange(T).expand(B, T) * 12),
+        mask=torch.ones(B, T, dtype=torch.bool),
+        prev=torch.tensor([cfg.n_pitch, cfg.n_duration, cfg.n_velocity]).expand(B, 3),
+        mode=torch.zeros(B, dtype=torch.int64),
+        style=torch.zeros(B, dtype=torch.int64),
+        start=torch.zeros(B, dtype=torch.int64),
+    )
     sizes = (cfg.n_pitch, cfg.n_duration, cfg.n_velocity)
     objective = GeneratorObjective(gen)
     gan = GANConfig(lambda_mle=0.0, lambda_adv=0.1, lambda_fm=1.0)
@@ -176,19 +236,18 @@ def test_gan_steps_move_generated_features_toward_the_real_ones():
     target = real.streams[0].mean((0, 1))
 
     def distance(out) -> float:  # L1 gap of the pitch histograms
-        return float((out["fake_pitch"].detach().mean((0, 1)) - target).abs().sum())
+        return float((out.generated.streams[0].detach().mean((0, 1)) - target).abs().sum())
 
     before = []
     for _ in range(40):
         out = objective(batch, timeline, 0, T, 1.0)
         before.append(distance(out))
-        fake = {k: v.detach() for k, v in out.items() if k.startswith("fake_")}
-        rl, fl, _, _ = judge(critic, real, fake, batch, 0.0)
+        real_logits, fake_logits, _, _ = judge(critic, real, out.generated.detach(), batch, 0.0)
         opt_d.zero_grad()
-        discriminator_loss(rl, fl, 0.1).backward()
+        discriminator_loss(real_logits, fake_logits, 0.1).backward()
         opt_d.step()
-        _, fl, rf, ff = judge(critic, real, out, batch, 0.0)
-        loss, _ = generator_loss(out, fl, rf, ff, gan)
+        _, fake_logits, real_features, fake_features = judge(critic, real, out.generated, batch, 0.0)
+        loss, _ = generator_loss(out, fake_logits, real_features, fake_features, gan)
         opt_g.zero_grad()
         loss.backward()
         opt_g.step()
@@ -235,8 +294,8 @@ def test_cli_errors_are_one_plain_line(tmp_path, monkeypatch, args, message):
 
 
 def test_streams_roundtrip_of_sampled_piece_is_a_score(tmp_path):
-    piece = sample(tiny_bundle(), [Conditions.from_text(2, "2/4", "Bb")], seed=3)[0]
+    piece = sample(tiny_bundle(), [conditions_from_text(2, meter="2/4", key="Bb")], seed=3)[0]
     assert isinstance(piece, NoteStreams)
     score = piece.to_score()
-    score.save(tmp_path / "x.mid")
+    midigan.save(score, tmp_path / "x.mid")
     assert Path(tmp_path / "x.mid").stat().st_size > 0

@@ -6,8 +6,12 @@ Sub-commands live in sibling modules and are imported only when invoked, so
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 
 import click
 
@@ -71,3 +75,27 @@ def run_guarded(func, *args, **kwargs):
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
+
+
+@contextlib.contextmanager
+def stopped_cleanly_by_term() -> Iterator[None]:
+    """SIGTERM and SIGHUP stop the command like Ctrl-C does, so clean-up code runs.
+
+    Python's default for SIGTERM ends the process at once: no `finally`, so a render
+    would leave fluidsynth's temp file behind. Raising KeyboardInterrupt instead lets the
+    writers remove their temp files and end their child processes; :func:`run_guarded`
+    then prints "interrupted" and exits 130.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = {}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

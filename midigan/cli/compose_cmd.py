@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from midigan.cli import run_guarded
+from midigan.cli import run_guarded, stopped_cleanly_by_term
 
 EXAMPLES = """Examples:
 
@@ -59,6 +59,9 @@ EXAMPLES = """Examples:
     help="mid, musicxml, wav, png; comma-separated or repeated [default: by -o's extension, else mid].",
 )  # fmt: skip
 @click.option("--device", default=None, help="cpu or cuda [default: cuda for large batches when present].")
+@click.option(
+    "--force", is_flag=True, help="Replace existing files at -o's path (default names never replace)."
+)
 def compose(
     bars: int,
     key: str | None,
@@ -76,29 +79,32 @@ def compose(
     strict_key: bool,
     formats: tuple[str, ...],
     device: str | None,
+    force: bool,
 ) -> None:
     """Compose new pieces from the shipped model (or your own with --model)."""
     from midigan.composer import compose_to_files
 
-    pieces, paths = run_guarded(
-        compose_to_files,
-        out,
-        formats,
-        bars=bars,
-        key=key,
-        meter=meter,
-        tempo=tempo,
-        chords=chords,
-        style=style,
-        primer=primer,
-        seed=seed,
-        temperature=temperature,
-        n=count,
-        model=model,
-        accompaniment=not no_accompaniment,
-        strict_key=strict_key,
-        device=device,
-    )
+    with stopped_cleanly_by_term():
+        pieces, paths = run_guarded(
+            compose_to_files,
+            out,
+            formats,
+            force,
+            bars=bars,
+            key=key,
+            meter=meter,
+            tempo=tempo,
+            chords=chords,
+            style=style,
+            primer=primer,
+            seed=seed,
+            temperature=temperature,
+            n=count,
+            model=model,
+            accompaniment=not no_accompaniment,
+            strict_key=strict_key,
+            device=device,
+        )
     for path in paths:
         click.echo(str(path))
     for piece in pieces[:4]:

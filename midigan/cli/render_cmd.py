@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from midigan.cli import run_guarded
+from midigan.cli import run_guarded, stopped_cleanly_by_term
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -17,11 +17,17 @@ from midigan.cli import run_guarded
 @click.option(
     "--soundfont", default=None, metavar="SF2", help="SoundFont for --wav [default: the system GM one]."
 )
-def render(file: str, wav: str | None, png: str | None, musicxml: str | None, soundfont: str | None) -> None:
+@click.option("--force", is_flag=True, help="Replace existing output files.")
+def render(
+    file: str, wav: str | None, png: str | None, musicxml: str | None, soundfont: str | None, force: bool
+) -> None:
     """Render FILE to --wav, --png and/or --musicxml (at least one)."""
     if not (wav or png or musicxml):
         raise click.UsageError("say what to render: --wav OUT, --png OUT and/or --musicxml OUT")
-    from midigan.io.export import render_file
+    from midigan.io.render import render_file
 
-    for path in run_guarded(render_file, file, wav=wav, png=png, musicxml=musicxml, soundfont=soundfont):
+    outputs = {"wav": wav, "png": png, "musicxml": musicxml}
+    with stopped_cleanly_by_term():
+        paths = run_guarded(render_file, file, soundfont=soundfont, force=force, **outputs)
+    for path in paths:
         click.echo(str(path))

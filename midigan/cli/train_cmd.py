@@ -4,57 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import replace
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import click
 
 from midigan.cli import run_guarded
-
-if TYPE_CHECKING:
-    from midigan.train.trainer import TrainOptions
-
-
-def _options(
-    corpus: str,
-    out: str,
-    config: str | Path | None,
-    epochs: int | None,
-    gan_epochs: int | None,
-    max_steps: int | None,
-    device: str,
-    seed: int,
-    resume: bool,
-    dry_run: bool,
-    quiet: bool,
-) -> TrainOptions:
-    """Resolve the configuration (file or preset, the run's own on --resume, then flags).
-
-    Raises:
-        ConfigError: a missing or invalid config file, or an unknown preset.
-    """
-    from midigan.model.config import load_config
-    from midigan.train.trainer import TrainOptions
-
-    out_path = Path(out)
-    if config is None and resume and (out_path / "config.toml").exists():
-        config = out_path / "config.toml"  # resume with the run's own hyper-parameters
-    cfg = load_config(config)
-    if epochs is not None:
-        cfg = replace(cfg, mle=replace(cfg.mle, epochs=epochs))
-    if gan_epochs is not None:
-        cfg = replace(cfg, gan=replace(cfg.gan, epochs=gan_epochs))
-    if dry_run:
-        max_steps = 1
-        cfg = replace(
-            cfg,
-            mle=replace(cfg.mle, epochs=max(cfg.mle.epochs, 1)),
-            gan=replace(cfg.gan, epochs=max(cfg.gan.epochs, 1)),
-            data=replace(cfg.data, valid_pieces=min(cfg.data.valid_pieces, 8)),
-            train=replace(cfg.train, val_samples=min(cfg.train.val_samples, 2)),
-        )
-    return TrainOptions(Path(corpus), out_path, cfg, device, seed, resume, max_steps, progress=not quiet)
 
 
 @click.command("train")
@@ -89,38 +43,39 @@ def _options(
     help="At most this many optimizer steps per phase (smoke runs).",
 )
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seeds weights, batch order and noise.")
-@click.option("--resume", is_flag=True, help="Continue from the run folder's last checkpoint.")
+@click.option(
+    "--seed",
+    type=int,
+    default=None,
+    help="Seeds weights, batch order and noise. [default: 0; on --resume: the run's own]",
+)
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue from the run folder's last checkpoint, with the run's own config and seed.",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Start over in a run folder that holds an earlier run (that run's files are removed).",
+)
 @click.option(
     "--dry-run",
     is_flag=True,
     help="One step of each phase and a tiny validation (still writes the run folder).",
 )
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def train(
-    corpus: str,
-    out: str,
-    config: str | None,
-    epochs: int | None,
-    gan_epochs: int | None,
-    max_steps: int | None,
-    device: str,
-    seed: int,
-    resume: bool,
-    dry_run: bool,
-    quiet: bool,
-) -> None:
+def train(**options: Any) -> None:
     """Train the conditional LSTM-GAN: MLE warm start (OUT/mle), then adversarial fine-tuning (OUT/gan).
 
     Launch under torchrun for several GPUs or machines, e.g.
     `torchrun --nproc_per_node=4 -m midigan.cli.train_cmd --corpus corpora --out runs/x`.
     """
+    from midigan.train.config import TrainOptions
     from midigan.train.trainer import train as run_training
 
-    options = run_guarded(
-        _options, corpus, out, config, epochs, gan_epochs, max_steps, device, seed, resume, dry_run, quiet
-    )
-    result = run_guarded(run_training, options)
+    resolved = run_guarded(TrainOptions.resolve, **options)  # the flags, exactly as click parsed them
+    result = run_guarded(run_training, resolved)
     if result is None or os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 reports
         return
     for phase, folder in result["checkpoints"].items():

@@ -1,11 +1,11 @@
 """`compose`: the Python front door. Names in, finished pieces out.
 
 A musician speaks in bars, key names, meters and chord symbols; the model speaks in
-:class:`~midigan.representations.conditions.Conditions` and note streams. This module translates
-one into the other, checking every argument at the boundary (the message names the
-argument), fills the gaps with defaults a musician would pick, asks the sampler for
-all pieces in one batched call, and dresses each melody as a :class:`~midigan.composer.piece.Piece`
-with tempo, key, chords and an arrangement.
+:class:`~midigan.representations.conditions.Conditions` and note streams. The request is
+translated by :mod:`midigan.composer.request` (every argument checked at the boundary, the
+message naming it; gaps filled with defaults a musician would pick); this module asks
+the sampler for all pieces in one batched call and dresses each melody as a
+:class:`~midigan.composer.piece.Piece` with tempo, key, chords and an arrangement.
 
 Defaults: no key -> one the style favours, drawn from the seed (so the same seed
 gives the same key); no chords -> a plain folk progression in that key, also drawn
@@ -20,46 +20,28 @@ for the life of the process.
 
 from __future__ import annotations
 
-import numbers
-import random
-import secrets
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from midigan.composer.piece import MELODY_TRACK_NAME, Piece
-from midigan.composer.primer import move_primer, primer_streams, read_primer
-from midigan.composer.progressions import NO_CHORDS, bars_of_chords, default_progression
-from midigan.errors import CheckpointError, ConfigError, TheoryError
-from midigan.music import theory
+from midigan.composer.request import (
+    check_temperature,
+    check_whole,
+    key_spelling,
+    plan_conditions,
+    resolve_seed,
+)
+from midigan.errors import CheckpointError
 from midigan.music.score import KeySignature, Meter, Score, Tempo
-from midigan.representations.conditions import Conditions, style_id
 
 if TYPE_CHECKING:
     from midigan.model.checkpoint import ModelBundle
+    from midigan.representations.conditions import Conditions
     from midigan.representations.streams import NoteStreams
 
 MAX_PIECES = 4096
 """Most pieces one call may ask for (memory on the device grows with the batch)."""
-
-STYLE_KEYS: dict[str, tuple[str, ...]] = {
-    "folk": ("C", "G", "F", "D", "G", "C", "Am", "Dm"),
-    "irish": ("D", "G", "D", "G", "A", "C", "Em", "Am"),
-    "fiddle": ("D", "G", "A", "C", "F", "D", "Em", "Am"),
-    "chorale": ("C", "G", "F", "D", "Bb", "A", "Am", "Gm", "Dm", "Em"),
-}
-"""Keys drawn when none is asked for, repeated to weight them as the collections do."""
-
-_DANCE_TEMPOS = {"4/4": 144, "3/4": 132, "2/4": 120, "6/8": 165, "2/2": 200, "3/8": 150, "9/8": 165}
-STYLE_TEMPOS: dict[str, dict[str, float]] = {
-    "folk": {"4/4": 108, "3/4": 120, "2/4": 96, "6/8": 150, "2/2": 160, "3/8": 132, "9/8": 150},
-    "irish": _DANCE_TEMPOS,
-    "fiddle": _DANCE_TEMPOS,
-    "chorale": {"4/4": 72, "3/4": 80, "2/4": 72, "6/8": 96, "2/2": 120, "3/8": 90, "9/8": 96},
-}
-"""Default tempi in quarter notes per minute (the BPM a DAW shows), by style and meter."""
-
-DEFAULT_TEMPO = 110.0
 
 INSTRUMENTS: dict[str, tuple[int, int, int]] = {
     "folk": (73, 0, 32),  # flute, piano, acoustic bass
@@ -149,30 +131,35 @@ def compose(
         MidiReadError: the primer cannot be read or holds no notes.
         CheckpointError: the model is missing or not a midigan checkpoint.
     """
-    n = _check_whole("n", n, 1, MAX_PIECES)
-    bars = _check_whole("bars", bars, 1, None)
+    n = check_whole("n", n, 1, MAX_PIECES)
+    bars = check_whole("bars", bars, 1, None)
     seed = resolve_seed(seed)
-    temperature = None if temperature is None else _check_temperature(temperature)
+    temperature = None if temperature is None else check_temperature(temperature)
     conditions = plan_conditions(bars, key, meter, tempo, chords, style, primer, seed, n)
     bundle = _resolve_model(model, device, n)
     from midigan.model.sampler import sample
 
     streams = sample(bundle, conditions, temperature=temperature, seed=seed, key_mask=bool(strict_key))
-    pieces = [finish_piece(s, c, seed, accompaniment) for s, c in zip(streams, conditions, strict=True)]
+    spelling = key_spelling(key)
+    pieces = [
+        finish_piece(s, c, seed, accompaniment, spelling) for s, c in zip(streams, conditions, strict=True)
+    ]
     return pieces[0] if n == 1 else pieces
 
 
 def compose_to_files(
-    out: str | Path | None = None, formats: Sequence[str] = (), **request: Any
+    out: str | Path | None = None, formats: Sequence[str] = (), force: bool = False, **request: Any
 ) -> tuple[list[Piece], list[Path]]:
     """Compose and write the pieces to files: what `midigan compose` does.
 
     The output paths are planned and checked, and the formats' tools found, before
-    the model is loaded; a failure removes whatever this call wrote.
+    the model is loaded; the files appear together or, on a failure, not at all, and
+    nothing the user had is replaced unless `force` (default names never replace anything).
 
     Args:
         out: a file, a folder, or None (see :mod:`midigan.composer.outputs`).
         formats: format names ('mid', 'musicxml', 'wav', 'png' or comma lists).
+        force: replace existing regular files at the path `out` names.
         **request: the arguments of :func:`compose`.
 
     Returns:
@@ -182,114 +169,25 @@ def compose_to_files(
         MidiganError: any failure of :func:`compose` or of writing.
     """
     from midigan.composer.outputs import plan_outputs, write_outputs
-    from midigan.io.export import check_ready, parse_formats
+    from midigan.io import check_ready, parse_formats
 
     request["seed"] = resolve_seed(request.get("seed"))
-    n = _check_whole("n", request.get("n", 1), 1, MAX_PIECES)
-    plans = plan_outputs(out, parse_formats(formats), n, request["seed"])
+    n = check_whole("n", request.get("n", 1), 1, MAX_PIECES)
+    plans = plan_outputs(out, parse_formats(formats), n, request["seed"], force=force)
     for fmt in plans[0]:
         check_ready(fmt)
     made = compose(**request)
     pieces = [made] if isinstance(made, Piece) else made
-    return pieces, write_outputs([p.score for p in pieces], plans)
+    return pieces, write_outputs([p.score for p in pieces], plans, force=force)
 
 
-def resolve_seed(seed: int | None) -> int:
-    """The seed to use: `seed` checked, or a fresh one (short enough for a file name).
+def finish_piece(
+    streams: NoteStreams, conditions: Conditions, seed: int, accompaniment: bool, spelling: str | None = None
+) -> Piece:
+    """A sampled melody -> a Piece with tempo, meter, key, chords, programs and arrangement.
 
-    Raises:
-        ConfigError: not a whole number in 0..2**63-1.
+    `spelling` is the key's tonic as the user wrote it ('Db'), kept for notation and summaries.
     """
-    if seed is None:
-        return secrets.randbelow(1_000_000)
-    return _check_whole("seed", seed, 0, 2**63 - 1)
-
-
-def plan_conditions(
-    bars: int,
-    key: str | tuple[int, str] | None,
-    meter: str | tuple[int, int] | None,
-    tempo: float | None,
-    chords: str | Sequence[str] | Sequence[Sequence[str]] | None,
-    style: str | None,
-    primer: str | Path | Score | None,
-    seed: int,
-    n: int,
-) -> list[Conditions]:
-    """Turn a musician's request into one validated Conditions per piece.
-
-    Raises:
-        ConfigError, TheoryError, MidiReadError: see :func:`compose`.
-    """
-    style_id(style)  # an unknown style fails here, before any file is read
-    free = isinstance(chords, str) and chords.strip().lower() in NO_CHORDS
-    progression = [] if free else parse_chords(chords)
-    meter_pair = _parse_meter(meter)
-    asked_key = _parse_key(key)
-    melody = read_primer(primer) if primer is not None else None
-    if melody is not None:
-        primer_meter = melody.meters[0]
-        if meter_pair and meter_pair != (primer_meter.numerator, primer_meter.denominator):
-            raise ConfigError(
-                f"meter: the primer is in {primer_meter.name} but {meter_pair[0]}/{meter_pair[1]} was asked; "
-                "leave the meter out to continue in the primer's"
-            )
-        meter_pair = (primer_meter.numerator, primer_meter.denominator)
-        if melody.bar_count >= bars:
-            raise ConfigError(
-                f"bars: the primer fills {melody.bar_count} bar(s); ask for more than that "
-                f"(e.g. {melody.bar_count + 8}) so there is something to continue"
-            )
-    meter_pair = meter_pair or (4, 4)
-    qpm = _check_tempo(tempo) if tempo is not None else _default_tempo(style, meter_pair, melody)
-    out = []
-    primers: dict[tuple[int, str], Score] = {}  # one transposition per key, not per piece
-    streams: dict[tuple[int, str], NoteStreams] = {}
-    for index in range(n):
-        piece_key = asked_key or (_key_of(melody) if melody is not None else _drawn_key(style, seed, index))
-        if melody is not None and piece_key not in primers:
-            primers[piece_key] = move_primer(melody, piece_key)
-            streams[piece_key] = primer_streams(primers[piece_key], style)
-        bar_chords = progression
-        if chords is None:
-            bar_chords = default_progression(piece_key, bars, seed, index)
-            if melody is not None:
-                own = bars_of_chords(primers[piece_key])  # the primer keeps its own harmony
-                bar_chords = own + bar_chords[len(own) :]
-        made = Conditions(bars, meter_pair, piece_key, bar_chords, style, qpm, streams.get(piece_key))
-        made.validate()
-        out.append(made)
-    return out
-
-
-def parse_chords(
-    chords: str | Sequence[str] | Sequence[Sequence[str]] | None,
-) -> list[list[tuple[int | None, str]]]:
-    """Chord progression in any accepted shape -> bars of `(root, quality)`.
-
-    Raises:
-        TheoryError: an unknown chord symbol or an empty progression.
-        ConfigError: not a string or a list of strings / lists of strings.
-    """
-    if chords is None:
-        return []
-    if isinstance(chords, str):
-        return theory.parse_progression(chords)
-    if not isinstance(chords, Sequence) or not chords:
-        raise ConfigError(f"chords must be a string like 'C G Am F' or a list of symbols (got {chords!r})")
-    bars = []
-    for bar in chords:
-        symbols = [bar] if isinstance(bar, str) else bar
-        if not isinstance(symbols, Sequence) or not symbols or not all(isinstance(s, str) for s in symbols):
-            raise ConfigError(
-                f"chords: each bar must be a symbol or a non-empty list of symbols (got {bar!r})"
-            )
-        bars.append([theory.parse_chord(symbol) for symbol in symbols])
-    return bars
-
-
-def finish_piece(streams: NoteStreams, conditions: Conditions, seed: int, accompaniment: bool) -> Piece:
-    """A sampled melody -> a Piece with tempo, meter, key, chords, programs and arrangement."""
     score = streams.to_score()
     style = conditions.style or "folk"
     melody_program, chord_program, bass_program = INSTRUMENTS[style]
@@ -298,7 +196,7 @@ def finish_piece(streams: NoteStreams, conditions: Conditions, seed: int, accomp
         track.program = melody_program
     score.tempos = [Tempo(0, float(conditions.qpm))]
     score.meters = [Meter(0, *conditions.meter)]
-    score.keys = [KeySignature(0, *conditions.key)]
+    score.keys = [KeySignature(0, *conditions.key, spelling=spelling)]
     labels = conditions.chord_labels()
     score.chords = labels if any(c.root is not None for c in labels) else []  # all N.C.: none
     score.end_tick = conditions.total_ticks()
@@ -308,68 +206,6 @@ def finish_piece(streams: NoteStreams, conditions: Conditions, seed: int, accomp
 
         score = arrange(score, chord_program=chord_program, bass_program=bass_program)
     return Piece(score, conditions, seed)
-
-
-# ---------------------------------------------------------------- helpers
-def _key_of(melody: Score) -> tuple[int, str]:
-    key = melody.keys[0]
-    return key.tonic, key.mode
-
-
-def _drawn_key(style: str | None, seed: int, index: int) -> tuple[int, str]:
-    """A key the style favours, drawn from (seed, index): reproducible, varied across a batch."""
-    name = random.Random(f"midigan-key:{seed}:{index}").choice(STYLE_KEYS[style or "folk"])
-    return theory.parse_key(name)
-
-
-def _default_tempo(style: str | None, meter: tuple[int, int], melody: Score | None) -> float:
-    if melody is not None and melody.tempos:
-        return float(melody.tempos[0].qpm)
-    return float(STYLE_TEMPOS[style or "folk"].get(f"{meter[0]}/{meter[1]}", DEFAULT_TEMPO))
-
-
-def _parse_meter(meter: str | tuple[int, int] | None) -> tuple[int, int] | None:
-    if meter is None:
-        return None
-    if isinstance(meter, str):
-        return theory.parse_meter(meter)
-    if isinstance(meter, Sequence) and len(meter) == 2:
-        return theory.parse_meter(f"{meter[0]}/{meter[1]}")
-    raise TheoryError(f"unknown meter {meter!r}: write it as N/D, e.g. '4/4', '3/4', '6/8'")
-
-
-def _parse_key(key: str | tuple[int, str] | None) -> tuple[int, str] | None:
-    if key is None:
-        return None
-    if isinstance(key, str):
-        return theory.parse_key(key)
-    if isinstance(key, Sequence) and len(key) == 2 and key[1] in ("major", "minor"):
-        tonic = _check_whole("key tonic", key[0], 0, 11)
-        return tonic, str(key[1])
-    raise TheoryError(f"unknown key {key!r}: write a name like 'C', 'Am', 'F#m' or 'Bb'")
-
-
-def _check_whole(name: str, value: Any, low: int, high: int | None) -> int:
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
-        raise ConfigError(f"{name} must be a whole number (got {value!r})")
-    if value < low or (high is not None and value > high):
-        bound = f"at least {low}" if high is None else f"between {low} and {high}"
-        raise ConfigError(f"{name} must be {bound} (got {value})")
-    return int(value)
-
-
-def _check_temperature(temperature: Any) -> float:
-    if not isinstance(temperature, numbers.Real) or not 0 < float(temperature) <= 10:
-        raise ConfigError(f"temperature must be a number above 0 and at most 10 (got {temperature!r})")
-    return float(temperature)
-
-
-def _check_tempo(tempo: Any) -> float:
-    from midigan.representations.conditions import MAX_QPM, MIN_QPM
-
-    if not isinstance(tempo, numbers.Real) or not MIN_QPM <= float(tempo) <= MAX_QPM:
-        raise ConfigError(f"tempo must be between {MIN_QPM:g} and {MAX_QPM:g} bpm (got {tempo!r})")
-    return float(tempo)
 
 
 def _default_device(n: int) -> str:

@@ -6,8 +6,14 @@ are asked for or PATH is a folder (or ends with '/'). Without -o, files land in 
 current folder as ``midigan-<seed>.mid`` (``midigan-<seed>-01.mid``... for several),
 so the seed that reproduces a piece is in its name.
 
-Paths are planned and the folder checked *before* a model is loaded, and a failure
-while writing removes what this run already wrote: an error leaves nothing behind.
+Nothing is overwritten by surprise: a default name that is taken gets a fresh one
+(``midigan-<seed>-2.mid``, ``-3``...), and a path the user names that already exists needs
+`force` (`--force`). Folders, symlinks, devices and read-only files are never replaced.
+
+Paths are planned and checked *before* a model is loaded, and the files are written as one
+batch (:func:`midigan.io.atomic.all_or_nothing`): they appear together once all of them are
+made, or a failure removes only this run's temp files (and folders it made), so every file
+the user had is left as it was.
 """
 
 from __future__ import annotations
@@ -18,8 +24,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from midigan.errors import MidiganError, MidiWriteError
-from midigan.io.export import FORMATS, export, format_of, remove_quietly
+from midigan.errors import MidiWriteError
+from midigan.io import FORMATS, format_of, write_score
+from midigan.io.atomic import all_or_nothing, check_target
 
 if TYPE_CHECKING:
     from midigan.music.score import Score
@@ -27,9 +34,17 @@ if TYPE_CHECKING:
 Plan = dict[str, Path]
 """Format name -> path, for one piece."""
 
+MAX_FRESH_TRIES = 10_000
+"""How far `midigan-7-2`, `midigan-7-3`... go looking for a free default name."""
+
 
 def plan_outputs(
-    out: str | Path | None, formats: Sequence[str], n: int, seed: int, stem: str = "midigan"
+    out: str | Path | None,
+    formats: Sequence[str],
+    n: int,
+    seed: int,
+    stem: str = "midigan",
+    force: bool = False,
 ) -> list[Plan]:
     """The files to write for `n` pieces, one Plan each (see the module doc for the rules).
 
@@ -39,9 +54,11 @@ def plan_outputs(
         n: number of pieces.
         seed: the seed, used in default names.
         stem: default file-name prefix.
+        force: replace existing regular files at paths the user named.
 
     Raises:
-        MidiWriteError: unknown extension, missing or unwritable folder.
+        MidiWriteError: unknown extension, missing or unwritable folder, a named file that
+            exists (without `force`), or a target that is not a regular writable file.
     """
     formats = list(formats)
     out_path = Path(out) if out is not None else None
@@ -52,8 +69,10 @@ def plan_outputs(
         formats = formats or ["mid"]
         width = len(str(n))
         names = [f"{stem}-{seed}" if n == 1 else f"{stem}-{seed}-{i + 1:0{max(2, width)}d}" for i in range(n)]
-        return [{fmt: folder / f"{name}{FORMATS[fmt]}" for fmt in formats} for name in names]
+        return [_fresh_plan(folder, name, formats) for name in names]
     assert out_path is not None
+    if os.path.lexists(out_path) and not out_path.is_file():
+        check_target(out_path)  # `-o /dev/null` is refused, not turned into /dev/null.mid
     own = format_of(out_path)
     if not formats and out_path.suffix == "":
         formats = ["mid"]  # `-o song` means song.mid
@@ -66,31 +85,51 @@ def plan_outputs(
         formats = [own]
     base = out_path.with_suffix("") if own is not None else out_path
     _check_folder(out_path.parent if str(out_path.parent) else Path("."), may_create=False)
-    return [{fmt: out_path if fmt == own else base.with_name(base.name + FORMATS[fmt]) for fmt in formats}]
+    plan = {fmt: out_path if fmt == own else base.with_name(base.name + FORMATS[fmt]) for fmt in formats}
+    for path in plan.values():
+        check_target(path, replace=force)
+    return [plan]
 
 
-def write_outputs(scores: Sequence[Score], plans: Sequence[Plan]) -> list[Path]:
-    """Write every score in every planned format; all or nothing.
+def _fresh_plan(folder: Path, name: str, formats: Sequence[str]) -> Plan:
+    """`name` in every format, or `name-2`, `name-3`... the first for which no file is taken."""
+    for attempt in range(1, MAX_FRESH_TRIES + 1):
+        base = name if attempt == 1 else f"{name}-{attempt}"
+        plan = {fmt: folder / f"{base}{FORMATS[fmt]}" for fmt in formats}
+        if not any(os.path.lexists(path) for path in plan.values()):
+            return plan
+    raise MidiWriteError(f"{folder}: {name} and {MAX_FRESH_TRIES} variants are taken; choose another folder")
+
+
+def write_outputs(scores: Sequence[Score], plans: Sequence[Plan], force: bool = False) -> list[Path]:
+    """Write every score in every planned format; all files appear together, or none does.
+
+    Args:
+        scores: one per plan.
+        plans: from :func:`plan_outputs`.
+        force: replace existing regular files (default: refuse them, even one that
+            appears while the files are made).
 
     Returns:
         The paths written, in order.
 
     Raises:
-        MidiganError: the first failure; files this call wrote (and folders it made) are removed.
+        MidiganError: the first failure; this call's temp files (and folders it made) are
+            removed, and every file that existed before is as it was.
     """
     written: list[Path] = []
     made: list[Path] = []
     try:
         for folder in dict.fromkeys(p.parent for plan in plans for p in plan.values()):
             made += _make_folder(folder)
-        for score, plan in zip(scores, plans, strict=True):
-            for fmt, path in plan.items():
-                written.append(export(score, path, fmt))
-    except MidiganError:
-        remove_quietly(written)
+        with all_or_nothing(replace=force):
+            for score, plan in zip(scores, plans, strict=True):
+                for fmt, path in plan.items():
+                    written.append(write_score(score, path, fmt))
+    except BaseException:
         for folder in reversed(made):
             with contextlib.suppress(OSError):
-                folder.rmdir()
+                folder.rmdir()  # only when empty: a folder that gained files is kept
         raise
     return written
 

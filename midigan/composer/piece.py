@@ -14,8 +14,9 @@ from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from midigan.io.spelling import KeySpeller
 from midigan.music.score import TPQ, Score, Track
-from midigan.music.theory import chord_symbol, pitch_class_name
+from midigan.music.theory import pitch_class_name
 
 if TYPE_CHECKING:
     from midigan.music.score import Tempo
@@ -87,9 +88,9 @@ class Piece:
 
     @property
     def key(self) -> str | None:
-        """Key name at the start, e.g. 'Am' (None when unknown)."""
+        """Key name at the start as the user wrote it, e.g. 'Am', 'Db', 'D#m' (None when unknown)."""
         key = self.score.key_at(0)
-        return key.name if key else None
+        return KeySpeller.of(key).name if key else None
 
     @property
     def meter(self) -> str:
@@ -103,14 +104,18 @@ class Piece:
 
     @property
     def chords(self) -> list[str]:
-        """Chord symbols bar by bar; a bar holding several chords lists them with spaces."""
+        """Chord symbols bar by bar, roots spelled in the key ('Gb' in D-flat major); a bar holding
+        several chords lists them with spaces."""
         starts = self.score.bar_starts()
         out = []
         for bar_start, bar_end in pairwise(starts):
             inside = [c for c in self.score.chords if bar_start < c.tick < bar_end]
             first = self.score.chord_at(bar_start)
             labels = ([first] if first else []) + inside
-            out.append(" ".join(chord_symbol(c.root, c.quality) for c in labels))
+            spellers = [KeySpeller.of(self.score.key_at(c.tick)) for c in labels]
+            out.append(
+                " ".join(k.chord_symbol(c.root, c.quality) for k, c in zip(spellers, labels, strict=True))
+            )
         return out
 
     @property
@@ -133,9 +138,9 @@ class Piece:
             MidiWriteError: unknown extension or unwritable location.
             RenderError: WAV/PNG/MusicXML could not be produced (e.g. fluidsynth missing).
         """
-        from midigan.io.export import export
+        from midigan.io import write_score
 
-        return export(self.score, path)
+        return write_score(self.score, path)
 
     def to_midi_bytes(self) -> bytes:
         """The type-1 Standard MIDI File, as bytes."""
@@ -156,8 +161,12 @@ class Piece:
         return pretty_midi.PrettyMIDI(io.BytesIO(self.to_midi_bytes()))
 
     def to_music21(self) -> Any:
-        """A `music21.stream.Score` of the piece, one part per track."""
-        from midigan.io.music21 import to_music21
+        """A `music21.stream.Score` of the piece: one part per track, one measure per bar.
+
+        Spelled from the key, as the MusicXML :meth:`save` writes; its chord symbols hold no
+        pitches, so `.write('midi')` plays the parts and not the labels.
+        """
+        from midigan.io.musicxml import to_music21
 
         return to_music21(self.score)
 

@@ -36,9 +36,9 @@ def read_primer(primer: str | Path | Score) -> Score:
     if isinstance(primer, Score):
         source, name = primer, "primer"
     elif isinstance(primer, (str, Path)):
-        from midigan.io import load_score
+        from midigan.io import read_score
 
-        source, name = load_score(primer), str(primer)
+        source, name = read_score(primer), str(primer)
     else:
         raise ConfigError(f"primer must be a file path or a Score (got {type(primer).__name__})")
     try:
@@ -54,7 +54,7 @@ def read_primer(primer: str | Path | Score) -> Score:
     )
     first_key = source.key_at(0)
     if first_key is None:
-        from midigan.io.music21 import detect_key  # pure Python; music21 itself stays unimported
+        from midigan.music.harmony import detect_key
 
         tonic, mode = detect_key(melody, [(t, m) for m in ("major", "minor") for t in range(12)])
         first_key = KeySignature(0, tonic, mode)

@@ -9,11 +9,11 @@ by reason (``<out>/build_report.json``); one bad tune never stops the build.
 
 Ids are ``<style>-<nnnnn>``, numbered in the order of the source's sorted files and
 the tunes inside each file, so they are stable from build to build. The split comes
-from a hash of an id (:func:`split_of`): the smallest id of the tune's *family*, the
-variants sharing a long melodic run with it (:mod:`midigan.corpus.families`), so it is
-stable too and no variant of a test tune is trained on. Results are sorted by id before
-anything is decided across tunes (duplicates, families), so the output does not depend
-on the number of worker processes.
+from a hash of an id (:func:`~midigan.corpus.manifest.split_of`): the smallest id of the
+tune's *family*, the variants sharing a long melodic run with it
+(:mod:`midigan.corpus.families`), so it is stable too and no variant of a test tune is
+trained on. Results are sorted by id before anything is decided across tunes
+(duplicates, families), so the output does not depend on the number of worker processes.
 """
 
 from __future__ import annotations
@@ -30,8 +30,10 @@ from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
+from midigan.corpus.families import assign_families, update_report
+from midigan.corpus.manifest import MANIFEST_NAME, split_of
 from midigan.errors import MidiganError
-from midigan.io import write_atomic
+from midigan.io.atomic import write_atomic
 from midigan.music.score import Meter, Score, Tempo
 
 log = logging.getLogger(__name__)
@@ -91,12 +93,6 @@ class Outcome:
     ref: str = ""
 
 
-def split_of(piece_id: str) -> str:
-    """'train', 'valid' or 'test' from sha1(id) mod 100: < 90 train, < 95 valid, else test."""
-    bucket = int(hashlib.sha1(piece_id.encode("utf-8")).hexdigest(), 16) % 100
-    return "train" if bucket < 90 else "valid" if bucket < 95 else "test"
-
-
 # ------------------------------------------------------------------ enumeration
 def music21_corpus_dir() -> Path:
     """The folder of music21's bundled corpus."""
@@ -107,7 +103,7 @@ def music21_corpus_dir() -> Path:
 
 def iter_tasks(sources: Sequence[str], limit: int | None = None) -> Iterator[Task]:
     """Every tune of the named sources, in id order; `limit` caps each source."""
-    from midigan.io.music21 import split_abc_tunes
+    from midigan.io.abc import split_abc_tunes
 
     root = music21_corpus_dir()
     for name in sources:
@@ -319,8 +315,6 @@ def build_corpus(
     """
     from tqdm import tqdm
 
-    from midigan.corpus.families import assign_families, update_report
-
     sources = list(sources or SOURCES)
     unknown = [s for s in sources if s not in SOURCES]
     if unknown:
@@ -350,7 +344,7 @@ def build_corpus(
         rows, out, progress=lambda items: tqdm(items, desc="families", unit="tune", disable=not progress)
     )
     manifest = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows)
-    write_atomic(out / "manifest.jsonl", lambda: manifest.encode("utf-8"))
+    write_atomic(out / MANIFEST_NAME, lambda: manifest.encode("utf-8"))
     report = _report(outcomes, sources, limit, time.monotonic() - started)
     update_report(report, rows)
     write_atomic(out / "build_report.json", lambda: (json.dumps(report, indent=2) + "\n").encode("utf-8"))

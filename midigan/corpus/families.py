@@ -9,16 +9,16 @@ training piece).
 The rule:
 
 1. **Link.** Two pieces are linked when their melodies share a run of
-   :data:`~midigan.evaluate.copying.COPY_RUN` consecutive (interval, duration) pairs —
+   :data:`~midigan.representations.tune.COPY_RUN` consecutive (interval, duration) pairs —
    exactly what :mod:`midigan.evaluate.copying` calls a copy, with its run hashes
-   (:func:`~midigan.evaluate.copying.run_hashes`) over the melody of the piece as the
-   evaluation reads it (:meth:`~midigan.evaluate.features.Tune.from_score`: the melody
+   (:func:`~midigan.representations.tune.run_hashes`) over the melody of the piece as the
+   evaluation reads it (:meth:`~midigan.representations.tune.Tune.from_score`: the melody
    rule's track, skyline, rests skipped).
 2. **Family.** A family is a connected component of the links (union-find), so a chain
    of variants A~B~C is one family even when A and C share no run. Its name is its
    smallest id; a piece linked to nothing is a family of one, named by its own id.
 3. **Split.** Every piece takes the split of its family's name under the id hash rule
-   (:func:`~midigan.corpus.build.split_of`). A piece that is its own family keeps the
+   (:func:`~midigan.corpus.manifest.split_of`). A piece that is its own family keeps the
    split it always had; the result depends on the melodies only, not on the order in
    which pieces are read.
 
@@ -40,11 +40,10 @@ from pathlib import Path
 
 import numpy as np
 
-from midigan.errors import MidiganError
-from midigan.evaluate.copying import COPY_RUN, run_hashes
-from midigan.evaluate.features import Tune
-from midigan.io import write_atomic
+from midigan.corpus.manifest import MANIFEST_NAME, read_manifest, split_of
+from midigan.io.atomic import write_atomic
 from midigan.music.score import Score
+from midigan.representations.tune import COPY_RUN, Tune, run_hashes
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +124,6 @@ def assign_families(
     Raises:
         MidiReadError: a row's MIDI file is missing or unreadable.
     """
-    from midigan.corpus.build import split_of
     from midigan.io.midi import read_midi_report
 
     runs: dict[str, np.ndarray] = {}
@@ -173,12 +171,12 @@ def resplit_corpus(
         :func:`assign_families`'s summary.
 
     Raises:
-        MidiganError: no manifest, a malformed line, or a row without id or path.
+        ConfigError: no manifest, or a malformed one (see :func:`~midigan.corpus.manifest.read_manifest`).
         MidiReadError: a manifest row's MIDI file is missing or unreadable.
     """
     corpus = Path(corpus)
-    manifest = corpus / "manifest.jsonl"
-    rows = _read_manifest(manifest)
+    manifest = corpus / MANIFEST_NAME
+    rows = read_manifest(corpus)
     summary = assign_families(rows, corpus, progress=progress)
     text = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows)
     write_atomic(manifest, lambda: text.encode("utf-8"))
@@ -197,23 +195,3 @@ def update_report(report: dict, rows: Sequence[dict]) -> None:
         info["splits"] = dict(sorted(Counter(r["split"] for r in rows if r.get("source") == name).items()))
     summary = family_summary(rows)
     report["families"] = {k: v for k, v in summary.items() if k not in ("pieces", "splits")}
-
-
-def _read_manifest(path: Path) -> list[dict]:
-    """The rows of a manifest.jsonl, checked for ``id`` and ``path``."""
-    if not path.is_file():
-        raise MidiganError(f"{path} not found: build the corpus with `midigan corpus build` first")
-    rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise MidiganError(f"{path}:{number}: not a JSON line ({e.msg}); rebuild the corpus") from e
-        if not isinstance(row, dict) or not isinstance(row.get("id"), str) or "path" not in row:
-            raise MidiganError(f"{path}:{number}: a manifest row needs an id and a path; rebuild the corpus")
-        rows.append(row)
-    if len({r["id"] for r in rows}) != len(rows):
-        raise MidiganError(f"{path}: the same id appears twice; rebuild the corpus")
-    return rows

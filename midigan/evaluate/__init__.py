@@ -1,7 +1,7 @@
 """How good is the music? Metrics, baselines and the `midigan evaluate` report.
 
-- :mod:`~midigan.evaluate.features`: :class:`Tune` (one melody with its context) and the
-  per-piece features of Yang & Lerch (2018).
+- :mod:`~midigan.evaluate.features`: the per-piece features of Yang & Lerch (2018), read
+  from a :class:`~midigan.representations.tune.Tune` (one melody with its context).
 - :mod:`~midigan.evaluate.distances`: set comparison by intra-/inter-set distance
   distributions (overlapped area, KL divergence).
 - :mod:`~midigan.evaluate.two_sample`: a classifier two-sample test.
@@ -17,9 +17,9 @@ Nothing here imports torch except sampling a model in the runner.
 
 from __future__ import annotations
 
-from midigan.evaluate.copying import COPY_RUN, CopyIndex, copied_rate
+from midigan.evaluate.copying import CopyIndex, copied_rate
 from midigan.evaluate.distances import compare_feature, kl_divergence, overlapped_area
-from midigan.evaluate.features import FEATURES, Tune, as_tune, feature_table
+from midigan.evaluate.features import FEATURES, as_tune, feature_table
 from midigan.evaluate.markov import MarkovModel, fit_markov
 from midigan.evaluate.report import EvaluationReport, RowResult
 from midigan.evaluate.runner import EvaluationSettings, evaluate
@@ -27,7 +27,6 @@ from midigan.evaluate.stats import STATISTICS, statistics_table
 from midigan.evaluate.two_sample import two_sample_accuracy
 
 __all__ = [
-    "COPY_RUN",
     "FEATURES",
     "STATISTICS",
     "CopyIndex",
@@ -35,7 +34,6 @@ __all__ = [
     "EvaluationSettings",
     "MarkovModel",
     "RowResult",
-    "Tune",
     "as_tune",
     "compare_feature",
     "copied_rate",

@@ -2,7 +2,7 @@
 
 Events are `(pitch in C, duration in ticks)` pairs, with rests as pitch
 :data:`REST`; every piece is transposed so its tonic is C (by
-:func:`midigan.representations.conditions.shift_to_c`, so the register barely moves). The model counts
+:func:`midigan.representations.ids.shift_to_c`, so the register barely moves). The model counts
 which event follows each context of up to `order` events, separately for every
 (mode, meter) and, as a fallback for rare meters, for every mode. Sampling backs off
 from the longest context seen at least `min_count` times to shorter ones (plain
@@ -27,9 +27,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from midigan.errors import ConfigError
-from midigan.evaluate.features import Tune
 from midigan.music.score import KeySignature, Meter, Note, Score, Tempo, Track
-from midigan.representations.conditions import METER_NAMES, Conditions, meter_id, mode_id, shift_to_c
+from midigan.representations.conditions import Conditions
+from midigan.representations.ids import METER_NAMES, meter_id, mode_id, shift_to_c
+from midigan.representations.tune import Tune
 
 if TYPE_CHECKING:
     from midigan.representations.streams import NoteStreams

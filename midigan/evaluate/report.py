@@ -21,7 +21,7 @@ from midigan.evaluate.distances import (
     inter_set_distances,
     intra_set_distances,
 )
-from midigan.io import write_atomic
+from midigan.io.atomic import write_atomic
 
 REFERENCE_ROW = "test set"
 

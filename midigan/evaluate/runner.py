@@ -19,7 +19,6 @@ The protocol, in order:
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import warnings
@@ -30,16 +29,18 @@ from pathlib import Path
 
 import numpy as np
 
+from midigan.corpus.manifest import MANIFEST_NAME, CorpusEntry, corpus_entries, manifest_entries
 from midigan.errors import ConfigError, MidiganError
-from midigan.evaluate.copying import COPY_RUN, CopyIndex, copied_rate
+from midigan.evaluate.copying import CopyIndex, copied_rate
 from midigan.evaluate.distances import compare_feature_tables
-from midigan.evaluate.features import FEATURES, SCALAR_FEATURES, Tune, feature_table
+from midigan.evaluate.features import FEATURES, SCALAR_FEATURES, feature_table
 from midigan.evaluate.markov import fit_markov
 from midigan.evaluate.report import EvaluationReport, RowResult, plot_report
 from midigan.evaluate.stats import statistics_table, summarize
 from midigan.evaluate.two_sample import two_sample_accuracy
 from midigan.music.score import TPQ, ChordLabel
 from midigan.representations.conditions import Conditions
+from midigan.representations.tune import COPY_RUN, Tune
 
 log = logging.getLogger(__name__)
 
@@ -109,67 +110,44 @@ class EvaluationSettings:
 
 
 # ------------------------------------------------------------------------ corpus
-def read_manifest(corpus: Path) -> list[dict]:
-    """Entries (id, path, style, split...) of `corpus`/manifest.jsonl.
-
-    Raises:
-        ConfigError: the manifest is missing or not JSON lines.
-    """
-    path = Path(corpus) / "manifest.jsonl"
-    if not path.is_file():
-        raise ConfigError(f"{path} not found: build the corpus with `midigan corpus build` or pass --corpus")
-    entries = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            try:
-                entries.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise ConfigError(f"{path}:{number}: not a JSON line ({e.msg})") from e
-    return entries
-
-
-def corpus_pieces(corpus: Path) -> list[dict]:
-    """The pieces of a built corpus (its manifest) or of any folder of MIDI files.
+def corpus_pieces(corpus: Path) -> list[CorpusEntry]:
+    """The pieces of a built corpus (in manifest order) or of any folder of MIDI files.
 
     A plain folder is split by a hash of each file's path exactly as `midigan train`
-    splits it (:func:`midigan.train.dataset.corpus_entries`), so a model trained on
+    splits it (:func:`midigan.corpus.manifest.corpus_entries`), so a model trained on
     a user's folder is evaluated on the files it did not see.
 
     Raises:
         ConfigError: not a folder, a malformed manifest, or no MIDI files.
     """
-    if (Path(corpus) / "manifest.jsonl").is_file() or not Path(corpus).is_dir():
-        return read_manifest(corpus)
-    from midigan.train.dataset import corpus_entries
-
-    return [
-        {"id": e.id, "path": str(e.path), "style": e.style, "split": e.split} for e in corpus_entries(corpus)
-    ]
+    if (Path(corpus) / MANIFEST_NAME).is_file() or not Path(corpus).is_dir():
+        return manifest_entries(corpus)
+    return corpus_entries(corpus)
 
 
-def load_tune(corpus: Path, entry: dict) -> Tune:
-    """The melody of one corpus entry as a Tune (`path` is relative to `corpus`, or absolute).
+def read_tune(entry: CorpusEntry) -> Tune:
+    """The melody of one corpus entry as a Tune.
 
     Raises:
         MidiReadError: the file is missing or unreadable.
     """
-    from midigan.io import load_score
+    from midigan.io import read_score
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # quantization notices are expected on users' MIDI
-        return Tune.from_score(load_score(Path(corpus) / entry["path"]))
+        return Tune.from_score(read_score(entry.path))
 
 
-def load_tunes(
-    corpus: Path, entries: Sequence[dict], bars: int | None, progress: Callable[[Iterable], Iterable]
-) -> list[tuple[dict, Tune]]:
+def read_tunes(
+    entries: Sequence[CorpusEntry], bars: int | None, progress: Callable[[Iterable], Iterable]
+) -> list[tuple[CorpusEntry, Tune]]:
     """Read every entry (cut to `bars` bars); unreadable or empty pieces are skipped with a log line."""
     loaded = []
     for entry in progress(entries):
         try:
-            tune = load_tune(corpus, entry)
+            tune = read_tune(entry)
         except MidiganError as e:
-            log.warning("skipping %s: %s", entry.get("id"), e)
+            log.warning("skipping %s: %s", entry.id, e)
             continue
         tune = tune.crop(bars) if bars else tune
         if len(tune):
@@ -177,7 +155,6 @@ def load_tunes(
     return loaded
 
 
-# -------------------------------------------------------------------- conditions
 def bar_chords(
     chords: Sequence[ChordLabel], start: int, bar_ticks: int
 ) -> tuple[tuple[int | None, str], ...]:
@@ -342,7 +319,7 @@ def evaluate(
     rng = np.random.default_rng(settings.seed)
     pairs, training = _read_splits(settings, rng, bar)
     reference = _Set.of([t for _, t in pairs])
-    conditions = [conditions_for(t, e.get("style")) for e, t in pairs]
+    conditions = [conditions_for(t, e.style) for e, t in pairs]
     candidates: dict[str, _Candidate] = {}
     if settings.baselines:
         candidates.update(_baselines(settings, training, conditions, rng, bar))
@@ -380,19 +357,19 @@ def evaluate(
 
 def _read_splits(
     settings: EvaluationSettings, rng: np.random.Generator, bar: Callable[[str], Callable]
-) -> tuple[list[tuple[dict, Tune]], list[Tune]]:
+) -> tuple[list[tuple[CorpusEntry, Tune]], list[Tune]]:
     """`n` test pieces cut to `bars` bars (with their entries), and the whole training split."""
     entries = corpus_pieces(settings.corpus)
-    test = [e for e in entries if e.get("split") == "test"]
-    train = [e for e in entries if e.get("split") == "train"]
+    test = [e for e in entries if e.split == "test"]
+    train = [e for e in entries if e.split == "train"]
     if len(test) < 5 or len(train) < 5:
         raise ConfigError(
             f"{settings.corpus}: need at least 5 test and 5 training pieces "
             f"(found {len(test)} and {len(train)})"
         )
     picked = [test[i] for i in rng.permutation(len(test))[: settings.n]]
-    pairs = load_tunes(settings.corpus, picked, settings.bars, bar("reading test pieces"))
-    training = [t for _, t in load_tunes(settings.corpus, train, None, bar("reading training pieces"))]
+    pairs = read_tunes(picked, settings.bars, bar("reading test pieces"))
+    training = [t for _, t in read_tunes(train, None, bar("reading training pieces"))]
     if len(pairs) < 5 or len(training) < 5:
         raise ConfigError(f"{settings.corpus}: fewer than 5 readable test or training pieces")
     return pairs, training

@@ -6,7 +6,7 @@ chord-tone ratio asks whether the melody sounds a chord tone where the beat is s
 which is what makes a tune fit its accompaniment; key consistency asks whether it stays
 in the key it was asked for.
 
-Every function maps a :class:`~midigan.evaluate.features.Tune` (or a Score or
+Every function maps a :class:`~midigan.representations.tune.Tune` (or a Score or
 NoteStreams, converted) to a float. Ratios are
 nan on a tune where they are undefined (no notes, no labelled strong beats), so set
 means use ``nanmean`` and an empty piece neither helps nor hurts.
@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from midigan.evaluate.features import Tune, on_tune, pitch_range
+from midigan.evaluate.features import on_tune, pitch_range
 from midigan.music.theory import CHORD_QUALITIES, scale_pitch_classes
+from midigan.representations.tune import Tune
 
 REPETITION_LENGTHS = (2, 3, 4)
 """Pattern lengths (in notes) :func:`repetitions` is reported for."""

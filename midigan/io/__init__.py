@@ -1,18 +1,24 @@
-"""File formats in and out of :class:`~midigan.music.score.Score`, chosen by extension.
+"""Every file format in and out of :class:`~midigan.music.score.Score`, chosen by extension.
 
-MIDI goes through :mod:`midigan.io.midi`; ABC and MusicXML through music21
-(:mod:`midigan.io.music21`), imported only when such a file is asked for.
+One dispatcher: :func:`read_score` reads MIDI (:mod:`midigan.io.midi`), ABC and MusicXML
+(through music21, :mod:`midigan.io.music21`); :func:`write_score` writes MIDI, MusicXML
+(:mod:`midigan.io.musicxml`), WAV (:mod:`midigan.io.wav`) and piano-roll PNG
+(:mod:`midigan.io.png`). The format modules are imported only when their format is asked
+for, so reading MIDI never pays for music21 or matplotlib. Every writer produces the whole
+output before the rename that makes it appear (:mod:`midigan.io.atomic`).
+
+`midigan.load` and `midigan.save` are :func:`read_score` and :func:`write_score`.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
-from collections.abc import Callable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from midigan.errors import MidiReadError, MidiWriteError
+from midigan.io.atomic import check_target
 
 if TYPE_CHECKING:
     from midigan.music.score import Score
@@ -21,9 +27,21 @@ MIDI_SUFFIXES = (".mid", ".midi", ".smf", ".kar")
 MUSICXML_SUFFIXES = (".musicxml", ".xml", ".mxl")
 ABC_SUFFIXES = (".abc",)
 
+FORMATS: dict[str, str] = {"mid": ".mid", "musicxml": ".musicxml", "wav": ".wav", "png": ".png"}
+"""Output formats by name, with the suffix each is written under by default."""
 
-def load_score(path: str | Path) -> Score:
-    """Read `path` into a Score by its extension.
+_SUFFIX_FORMAT: dict[str, str] = {
+    **{s: "mid" for s in MIDI_SUFFIXES},
+    ".musicxml": "musicxml",
+    ".xml": "musicxml",  # .mxl (zipped) is not written: notation programs read plain MusicXML too
+    ".wav": "wav",
+    ".png": "png",
+}
+_ALIASES = {"midi": "mid", "xml": "musicxml"}
+
+
+def read_score(path: str | Path) -> Score:
+    """Read a MIDI (type 0 or 1), ABC or MusicXML file into a Score, by its extension.
 
     Raises:
         MidiReadError: missing, empty, unreadable or of an unknown format.
@@ -45,59 +63,107 @@ def load_score(path: str | Path) -> Score:
     return read_midi(path)
 
 
-def save_score(score: Score, path: str | Path) -> Path:
-    """Write `score` to `path` (MIDI or MusicXML by extension), atomically.
+def write_score(score: Score, path: str | Path, fmt: str | None = None) -> Path:
+    """Write `score` to `path` in `fmt` (default: by extension; no extension means .mid), atomically.
+
+    Args:
+        score: the music to write.
+        path: destination file.
+        fmt: 'mid', 'musicxml', 'wav' or 'png'; None reads it from the extension.
+
+    Returns:
+        The path written.
 
     Raises:
         MidiWriteError: unknown extension or unwritable location.
+        RenderError: the WAV, PNG or MusicXML writer failed.
     """
     path = Path(path)
+    if fmt is None:
+        path, fmt = _format_by_suffix(path)
+    check_suffix(path, fmt)
+    if fmt == "mid":
+        from midigan.io.midi import write_midi
+
+        return write_midi(score, path)
+    if fmt == "musicxml":
+        from midigan.io.musicxml import write_musicxml
+
+        return write_musicxml(score, path)
+    if fmt == "wav":
+        from midigan.io.wav import render_wav
+
+        return render_wav(score, path)
+    from midigan.io.png import write_pianoroll
+
+    return write_pianoroll(score, path)
+
+
+def _format_by_suffix(path: Path) -> tuple[Path, str]:
+    """The path to write and the format its extension names; a bare name gets .mid.
+
+    A bare name that is a device, pipe or link (`/dev/null`) is refused, not turned into
+    `/dev/null.mid`: the caller meant that very thing, which midigan does not write.
+    """
     suffix = path.suffix.lower()
+    if suffix == "":
+        if os.path.lexists(path) and not (path.is_dir() or path.is_file()):
+            check_target(path)
+        return path.with_suffix(".mid"), "mid"
     if suffix == ".mxl":
         raise MidiWriteError(f"{path}: compressed MusicXML (.mxl) is read, not written; use .musicxml")
-    if suffix in MUSICXML_SUFFIXES:
-        from midigan.io.music21 import write_musicxml_bytes
-
-        return write_atomic(path, lambda: write_musicxml_bytes(score))
-    if suffix in MIDI_SUFFIXES or suffix == "":
-        from midigan.io.midi import midi_bytes
-
-        path = path.with_suffix(".mid") if suffix == "" else path
-        return write_atomic(path, lambda: midi_bytes(score))
-    raise MidiWriteError(f"{path}: unknown extension {suffix!r}; use .mid or .musicxml")
+    fmt = format_of(path)
+    if fmt is None:
+        raise MidiWriteError(f"{path}: unknown extension {suffix!r}; use .mid, .musicxml, .wav or .png")
+    return path, fmt
 
 
-def write_atomic(path: str | Path, make_bytes: Callable[[], bytes]) -> Path:
-    """Write the bytes `make_bytes()` returns to `path` through a temp file + rename.
+def format_of(path: str | Path) -> str | None:
+    """The format name a path's extension asks for ('mid', 'musicxml', 'wav', 'png'), or None."""
+    return _SUFFIX_FORMAT.get(Path(path).suffix.lower())
 
-    The bytes are produced before anything touches the disk, and the rename is
-    atomic, so a failure leaves any earlier file at `path` untouched.
+
+def check_suffix(path: str | Path, fmt: str) -> None:
+    """A file written in `fmt` must carry one of its extensions (no PNG bytes in 'x.jpg').
 
     Raises:
-        MidiWriteError: the folder is missing or not writable.
+        MidiWriteError: naming the extensions `fmt` accepts.
     """
     path = Path(path)
-    data = make_bytes()
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise MidiWriteError(f"{path}: folder {folder} does not exist; create it or choose another path")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    except OSError as e:
-        raise MidiWriteError(f"{path}: cannot write there ({e.strerror}); choose another path") from e
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, new_file_mode())  # mkstemp makes 0600; the user expects what open() gives
-        os.replace(tmp, path)
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        raise MidiWriteError(f"{path}: cannot write there ({e.strerror}); choose another path") from e
-    return path
+    if format_of(path) != fmt:
+        accepted = ", ".join(s for s, f in _SUFFIX_FORMAT.items() if f == fmt)
+        raise MidiWriteError(f"{path}: a {fmt} file needs the extension {accepted}")
 
 
-def new_file_mode() -> int:
-    """Permission bits a plain `open(path, "w")` would give a new file: 0o666 less the umask."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return 0o666 & ~mask
+def parse_formats(values: Iterable[str]) -> list[str]:
+    """Format names from user text: 'mid,png' and repeated values, de-duplicated in order.
+
+    Raises:
+        MidiWriteError: an unknown format name.
+    """
+    out: list[str] = []
+    for value in values:
+        for raw in value.split(","):
+            name = raw.strip().lower().lstrip(".")
+            if not name:
+                continue
+            name = _ALIASES.get(name, name)
+            if name not in FORMATS:
+                known = ", ".join(FORMATS)
+                raise MidiWriteError(f"unknown format {raw.strip()!r}: choose from {known}")
+            if name not in out:
+                out.append(name)
+    return out
+
+
+def check_ready(fmt: str, soundfont: str | Path | None = None) -> None:
+    """Fail early, before any work, when a format cannot be written on this machine.
+
+    Raises:
+        RenderError: WAV asked for but fluidsynth or the SoundFont is missing.
+    """
+    if fmt == "wav":
+        from midigan.io.wav import find_fluidsynth, find_soundfont
+
+        find_fluidsynth()
+        find_soundfont(soundfont)

@@ -36,7 +36,7 @@ import mido
 import numpy as np
 
 from midigan.errors import MidiReadError, MidiWriteError, TheoryError
-from midigan.io import write_atomic
+from midigan.io.atomic import write_atomic
 from midigan.music.score import (
     DRUM_CHANNEL,
     TPQ,

@@ -21,16 +21,14 @@ major/minor by their third; a mode-less MusicXML signature picks its relative ma
 or minor by pitch profile). ``mode_rule="detect"`` is for the Essen collection, whose
 ``K:`` field names the tune's tonic *letter* with accidentals spelt out in the body,
 not its mode: the key is the best pitch-profile match among the tonic's major, its
-minor and the signature's relative minor (see :func:`detect_key`).
+minor and the signature's relative minor (see :func:`midigan.music.harmony.detect_key`).
 
-Writing goes the other way (:func:`to_music21`, :func:`write_musicxml_bytes`, from
-:mod:`midigan.io.musicxml`), for MusicXML export; ABC text repairs live in
-:mod:`midigan.io.abc`. Both are re-exported here.
+Writing goes the other way, in :mod:`midigan.io.musicxml` (which does not import this
+module, nor this module it); ABC text repairs live in :mod:`midigan.io.abc`.
 """
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -39,9 +37,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from midigan.errors import MidiReadError
-from midigan.io.abc import clean_abc, close_open_repeats, split_abc_tunes
-from midigan.io.musicxml import to_music21, write_musicxml_bytes
+from midigan.io.abc import clean_abc, split_abc_tunes
+from midigan.io.spelling import parse_spelled, pitch_class_of, tonic_for_fifths
 from midigan.music import theory
+from midigan.music.harmony import detect_key
 from midigan.music.score import TPQ, ChordLabel, KeySignature, Meter, Note, Score, Tempo, Track
 
 if TYPE_CHECKING:
@@ -50,16 +49,9 @@ if TYPE_CHECKING:
 ACCENT_VELOCITIES = (100, 88, 76)
 """Default velocities (downbeat, other strong beat, weak position) where a source has no dynamics."""
 
-MAJOR_PROFILE = (6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88)
-MINOR_PROFILE = (6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17)
-"""Krumhansl-Kessler key profiles (probe-tone ratings), indexed from the tonic."""
-
 MAX_REPEAT_GROWTH = 4
 """Expanded repeats holding more than this many times the written notes are not believed
 (music21 unrolls some D.C./segno jumps into thousands of bars); the written order is kept."""
-
-FINAL_NOTE_BONUS = 0.1
-"""Added to a key's profile correlation when the tune ends on its tonic (folk tunes usually do)."""
 
 _MINOR_MODES = {"minor", "aeolian", "dorian", "phrygian", "locrian"}
 _KIND_TO_QUALITY = {
@@ -72,9 +64,8 @@ _KIND_TO_QUALITY = {
 ModeRule = Literal["source", "detect"]
 
 __all__ = [
-    "ACCENT_VELOCITIES", "Conversion", "accent_velocity", "clean_abc", "close_open_repeats",
-    "convert_music21", "detect_key", "parse_abc", "read_music21_file", "score_from_music21",
-    "split_abc_tunes", "to_music21", "write_musicxml_bytes",
+    "ACCENT_VELOCITIES", "Conversion", "accent_velocity", "convert_music21", "parse_abc",
+    "read_music21_file", "score_from_music21",
 ]  # fmt: skip
 
 
@@ -455,41 +446,15 @@ def _keys(found: list[tuple[int, object]], score: Score, mode_rule: ModeRule) ->
             major = element.asKey("major").tonic.pitchClass
             tonic, mode = detect_key(score, [(major, "major"), ((major + 9) % 12, "minor")])
         if not keys or (keys[-1].tonic, keys[-1].mode) != (tonic, mode):
-            keys.append(KeySignature(tick if keys else 0, tonic, mode))
+            keys.append(KeySignature(tick if keys else 0, tonic, mode, _spelling(element, tonic, mode)))
     return keys
 
 
-def detect_key(score: Score, candidates: list[tuple[int, str]]) -> tuple[int, str]:
-    """The candidate key that best fits the score's notes.
-
-    Fit = Pearson correlation of the duration-weighted pitch-class histogram with the
-    Krumhansl-Kessler profile of the key, plus :data:`FINAL_NOTE_BONUS` when the
-    lowest note sounding at the end is the key's tonic. Ties keep the earlier candidate,
-    so the result is deterministic. Returns the first candidate for an empty score.
-    """
-    histogram = [0.0] * 12
-    for _, note in score.iter_notes():
-        histogram[note.pitch % 12] += note.duration
-    if not any(histogram):
-        return candidates[0]
-    last = score.last_offset
-    final_notes = [n for _, n in score.iter_notes() if n.offset == last]
-    final_pc = min(final_notes, key=lambda n: n.pitch).pitch % 12 if final_notes else None
-    best, best_fit = candidates[0], -math.inf
-    for tonic, mode in candidates:
-        profile = MAJOR_PROFILE if mode == "major" else MINOR_PROFILE
-        rotated = [profile[(pc - tonic) % 12] for pc in range(12)]
-        fit = _correlation(histogram, rotated) + (FINAL_NOTE_BONUS if final_pc == tonic else 0.0)
-        if fit > best_fit + 1e-12:
-            best, best_fit = (tonic, mode), fit
-    return best
-
-
-def _correlation(xs: list[float], ys: list[float]) -> float:
-    mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
-    cov = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True))
-    var = math.sqrt(sum((x - mean_x) ** 2 for x in xs) * sum((y - mean_y) ** 2 for y in ys))
-    return cov / var if var else 0.0
+def _spelling(element: object, tonic: int, mode: str) -> str | None:
+    """The tonic's name the source's signature implies (five flats in major: 'Db'); None if another tonic."""
+    name = tonic_for_fifths(int(getattr(element, "sharps", 0) or 0), mode)
+    spelled = parse_spelled(name)
+    return name if spelled is not None and pitch_class_of(spelled) == tonic % 12 else None
 
 
 def _apply_accents(score: Score, explicit: set[int]) -> None:

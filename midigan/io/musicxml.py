@@ -1,19 +1,31 @@
-"""Score -> music21 stream -> MusicXML (for notation programs).
+"""Score -> music21 stream -> MusicXML, for notation programs (MuseScore, Sibelius, Finale, Dorico).
 
-The reverse of :mod:`midigan.io.music21`: one music21 Part per track (name, General
-MIDI instrument), meters, keys, tempos and chord symbols as music21 objects on the
-first part; music21 makes the measures, ties and beams when it writes MusicXML.
+The reverse of :mod:`midigan.io.music21` (which reads; neither imports the other). We make
+the measures ourselves, one per bar of the Score and no more, so a 16-bar piece engraves
+as 16 measures: notes are cut at barlines and tied, overlapping notes of a track become
+chords (one readable voice), silences become visible rests. Every pitch is spelled from
+the key and the chord of the moment (:mod:`midigan.io.spelling`) and carries an accidental
+only when its letter needs one, so music21 prints just the accidentals the key signature
+does not already give. Chord symbols name their chord without sounding it, so
+``to_music21(score).write('midi')`` plays the music, not the labels. One music21 Part per
+track (name, General MIDI instrument); meters, keys and clefs in every part, tempos and
+chord symbols on the first. The file write is atomic and its failure one plain error.
 """
 
 from __future__ import annotations
 
-import itertools
+import bisect
+import functools
+from collections.abc import Iterator
 from fractions import Fraction
+from itertools import pairwise
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from midigan.errors import MidiWriteError
-from midigan.music import theory
-from midigan.music.score import TPQ, ChordLabel, Note, Score, Track
+from midigan.errors import MidiganError, MidiWriteError, RenderError
+from midigan.io.atomic import write_atomic
+from midigan.io.spelling import LETTERS, KeySpeller, Spelled, written_octave
+from midigan.music.score import TPQ, ChordLabel, KeySignature, Meter, Note, Score, Track, bar_grid
 
 if TYPE_CHECKING:
     from music21 import stream as m21stream
@@ -25,61 +37,27 @@ _QUALITY_TO_KIND = {
     "dim7": "diminished-seventh",
 }  # fmt: skip
 
+Segment = tuple[int, int, list[tuple[int, str | None]], int]
+"""A stretch of one track within a bar: (onset, offset, [(pitch, tie type)], velocity); no pitch: rest."""
+
 
 def to_music21(score: Score) -> m21stream.Score:
-    """Build a music21 Score: one Part per track (name, instrument), meters, keys,
-    tempos and chord symbols on the first part. Overlapping notes in a track are
-    chordified so each part is one readable voice.
+    """Build a music21 Score with measures: one Part per track, one measure per bar.
 
     Raises:
         MidiWriteError: music21 cannot represent the score.
     """
-    from music21 import chord, instrument, key, meter, note, tempo
+    from music21 import metadata
     from music21 import stream as m21s
 
     try:
         out = m21s.Score()
         if score.title:
-            from music21 import metadata
-
             out.insert(0, metadata.Metadata(title=score.title))
-        end = score.end
+        bar_count = max(1, len(score.bar_starts(max(score.end, score.last_offset))) - 1)
+        grid = bar_grid(score.meters, bar_count)
         for index, track in enumerate(score.tracks or [Track(name="Melody")]):
-            part = m21s.Part()
-            part.partName = track.name or f"Part {index + 1}"
-            part.id = f"P{index + 1}"
-            inst = (
-                instrument.UnpitchedPercussion()
-                if track.is_drum
-                else instrument.instrumentFromMidiProgram(track.program)
-            )
-            inst.partName = part.partName
-            part.insert(0, inst)
-            groups: dict[tuple[int, int], list[Note]] = {}
-            for n in track.notes:
-                groups.setdefault((n.onset, n.duration), []).append(n)
-            for (onset, duration), members in sorted(groups.items()):
-                if len(members) == 1:
-                    element = note.Note(members[0].pitch)
-                else:
-                    element = chord.Chord(sorted({m.pitch for m in members}))
-                element.quarterLength = Fraction(duration, TPQ)
-                element.volume.velocity = max(m.velocity for m in members)
-                part.insert(Fraction(onset, TPQ), element)
-            if _overlaps(track):
-                part = _chordified(part, inst)
-            for m in score.meters:
-                part.insert(Fraction(m.tick, TPQ), meter.TimeSignature(m.name))
-            for k in score.keys:
-                part.insert(Fraction(k.tick, TPQ), key.Key(theory.pitch_class_name(k.tonic), k.mode))
-            if index == 0:
-                for t in score.tempos:
-                    part.insert(Fraction(t.tick, TPQ), tempo.MetronomeMark(number=round(t.qpm, 2)))
-                for c in score.chords:
-                    part.insert(Fraction(c.tick, TPQ), _chord_symbol(c))
-            if end and part.highestTime < Fraction(end, TPQ):
-                part.insert(Fraction(end, TPQ), note.Rest(quarterLength=0))
-            out.insert(0, part)
+            out.insert(0, _part(score, track, index, grid))
         return out
     except MidiWriteError:
         raise
@@ -87,33 +65,182 @@ def to_music21(score: Score) -> m21stream.Score:
         raise MidiWriteError(f"music21 cannot represent this score: {type(e).__name__}: {e}") from e
 
 
-def _overlaps(track: Track) -> bool:
-    spans = sorted((n.onset, n.offset) for n in track.notes)
-    return any(b[0] < a[1] and b != a for a, b in itertools.pairwise(spans))
-
-
-def _chordified(part: m21stream.Part, inst: object) -> m21stream.Part:
+def _part(score: Score, track: Track, index: int, grid: tuple[list[int], list[Meter]]) -> m21stream.Part:
+    """One track as a Part of measures (one per bar), with its instrument, clef, meters and keys."""
+    from music21 import bar, clef, instrument
     from music21 import stream as m21s
 
-    flat = part.chordify()
-    out = m21s.Part()
-    out.partName, out.id = part.partName, part.id
-    out.insert(0, inst)
-    for element in flat.notesAndRests:
-        out.insert(element.offset, element)
-    return out
+    barlines = grid[0]
+    part = m21s.Part()
+    part.partName = track.name or f"Part {index + 1}"
+    part.id = f"P{index + 1}"
+    inst = (
+        instrument.UnpitchedPercussion()
+        if track.is_drum
+        else instrument.instrumentFromMidiProgram(track.program)
+    )
+    inst.partName = part.partName
+    part.insert(0, inst)
+    measures = [m21s.Measure(number=number) for number in range(1, len(barlines))]
+    for start, measure in zip(barlines, measures, strict=False):
+        part.insert(_quarters(start), measure)
+    speller_at = functools.cache(lambda tick: KeySpeller.of(score.key_at(tick)))
+    for onset, offset, pitches, velocity in _segments(track.notes, barlines):
+        speller = KeySpeller(0) if track.is_drum else speller_at(onset)
+        element = _element(pitches, offset - onset, speller, score.chord_at(onset))
+        if pitches:
+            element.volume.velocity = velocity
+        _insert(measures, barlines, onset, element)
+    _add_controls(score, measures, grid, first=index == 0)
+    measures[0].insert(0, clef.PercussionClef() if track.is_drum else clef.bestClef(part, recurse=True))
+    measures[-1].rightBarline = bar.Barline("final")
+    return part
 
 
-def _chord_symbol(label: ChordLabel) -> object:
+def _segments(notes: list[Note], barlines: list[int]) -> Iterator[Segment]:
+    """The track cut at every onset, offset and barline: what sounds in each stretch, and how it ties.
+
+    A stretch where nothing sounds is a rest; notes held across a cut are tied, so
+    overlapping notes become one voice of chords and every bar is filled exactly.
+    """
+    end = barlines[-1]
+    ordered = sorted((n for n in notes if n.duration > 0 and 0 <= n.onset < end), key=lambda n: n.onset)
+    cuts = sorted({*barlines, *(n.onset for n in ordered), *(min(n.offset, end) for n in ordered)})
+    active: list[Note] = []
+    waiting = iter(ordered)
+    upcoming = next(waiting, None)
+    for start, stop in pairwise(cuts):
+        while upcoming is not None and upcoming.onset <= start:
+            active.append(upcoming)
+            upcoming = next(waiting, None)
+        active = [n for n in active if n.offset > start]
+        struck = [n.velocity for n in active if n.onset == start] or [n.velocity for n in active] or [0]
+        yield start, stop, _ties(active, start, stop), max(struck)
+
+
+_TIE_TYPES = {(False, False): None, (False, True): "start", (True, True): "continue", (True, False): "stop"}
+
+
+def _ties(active: list[Note], start: int, stop: int) -> list[tuple[int, str | None]]:
+    """Each sounding pitch of a stretch with its tie: held from before `start`, past `stop`, both, neither."""
+    flags: dict[int, tuple[bool, bool]] = {}
+    for n in active:
+        before, after = flags.get(n.pitch, (False, False))
+        flags[n.pitch] = (before or n.onset < start, after or n.offset > stop)
+    return [(pitch, _TIE_TYPES[flags[pitch]]) for pitch in sorted(flags)]
+
+
+def _element(
+    pitches: list[tuple[int, str | None]], ticks: int, speller: KeySpeller, chord_label: ChordLabel | None
+) -> object:
+    """A Rest, Note or Chord of `ticks` length, its pitches spelled in the key (and chord)."""
+    from music21 import chord, note, tie
+
+    length = _quarters(ticks)
+    if not pitches:
+        return note.Rest(quarterLength=length)
+    written = [_pitch(p, speller.pitch(p % 12, chord_label)) for p, _ in pitches]
+    element = note.Note(written[0], quarterLength=length) if len(written) == 1 else chord.Chord(written)
+    element.quarterLength = length
+    members = [element] if len(written) == 1 else list(element.notes)
+    ties = dict(pitches)
+    for member in members:
+        kind = ties.get(member.pitch.midi)
+        if kind is not None:
+            member.tie = tie.Tie(kind)
+    return element
+
+
+def _pitch(midi: int, spelled: Spelled) -> object:
+    """A music21 Pitch on the spelled letter; an accidental object only where the letter is altered.
+
+    (``note.Note(69)`` would carry an explicit natural, which music21 then prints.)
+    """
+    from music21 import pitch
+
+    letter, alter = spelled
+    made = pitch.Pitch(LETTERS[letter], octave=written_octave(midi, spelled))
+    if alter:
+        made.accidental = pitch.Accidental(alter)
+    return made
+
+
+def _insert(measures: list, barlines: list[int], tick: int, element: object) -> None:
+    """Put `element` into the measure holding `tick`, at its offset within that measure."""
+    index = min(max(bisect.bisect_right(barlines, tick) - 1, 0), len(measures) - 1)
+    measures[index].insert(_quarters(tick - barlines[index]), element)
+
+
+def _add_controls(score: Score, measures: list, grid: tuple[list[int], list[Meter]], first: bool) -> None:
+    """Meters and keys into every part's measures; tempos and chord symbols into the first part's."""
+    from music21 import meter, tempo
+
+    barlines, bar_meters = grid
+    for index, found in enumerate(bar_meters):
+        if index == 0 or found.name != bar_meters[index - 1].name:
+            measures[index].insert(0, meter.TimeSignature(found.name))
+    inside = [k for k in score.keys if k.tick < barlines[-1]] or [KeySignature(0, 0)]
+    for found in inside:
+        _insert(measures, barlines, found.tick, _key(found))
+    if not first:
+        return
+    for found in score.tempos:
+        if found.tick < barlines[-1]:
+            _insert(measures, barlines, found.tick, tempo.MetronomeMark(number=round(found.qpm, 2)))
+    for label in score.chords:
+        if label.tick < barlines[-1]:
+            symbol = _chord_symbol(label, KeySpeller.of(score.key_at(label.tick)))
+            _insert(measures, barlines, label.tick, symbol)
+
+
+def _key(found: KeySignature) -> object:
+    from music21 import key
+
+    return key.Key(_m21_name(KeySpeller.of(found).tonic_spelled), found.mode)
+
+
+def _m21_name(spelled: Spelled) -> str:
+    """music21's name of a spelled pitch class: 'D-', 'F#'."""
+    letter, alter = spelled
+    return LETTERS[letter] + ("#" * alter if alter > 0 else "-" * -alter)
+
+
+def _chord_symbol(label: ChordLabel, speller: KeySpeller) -> object:
+    """A chord symbol spelled in the key that sounds nothing (see :func:`_silent_chord_symbol_class`)."""
     from music21 import harmony
 
     if label.root is None:
         return harmony.NoChord()
-    root = theory.pitch_class_name(label.root).replace("b", "-")
-    return harmony.ChordSymbol(root=root, kind=_QUALITY_TO_KIND[label.quality])
+    symbol = _silent_chord_symbol_class()(
+        root=_m21_name(speller.pitch_class(label.root)), kind=_QUALITY_TO_KIND[label.quality]
+    )
+    symbol.pitches = ()
+    return symbol
 
 
-def write_musicxml_bytes(score: Score) -> bytes:
+@functools.cache
+def _silent_chord_symbol_class() -> type:
+    """A ChordSymbol without pitches: music21's MIDI writer sounds every pitch a ChordSymbol holds.
+
+    Its root and kind (what MusicXML writes) stay; only the inversion needs saying, since
+    music21 reports -1 for a chord without pitches and would write that into the file.
+    """
+    from music21 import harmony
+
+    class SilentChordSymbol(harmony.ChordSymbol):
+        def inversion(self, *args: object, **kwargs: object) -> object:
+            if not self.pitches and not args and not kwargs:
+                return None
+            return super().inversion(*args, **kwargs)
+
+    return SilentChordSymbol
+
+
+def _quarters(ticks: int) -> Fraction:
+    return Fraction(ticks, TPQ)
+
+
+def musicxml_bytes(score: Score) -> bytes:
     """The score as MusicXML bytes (see :func:`to_music21`).
 
     Raises:
@@ -127,3 +254,22 @@ def write_musicxml_bytes(score: Score) -> bytes:
         return exporter.parse()
     except Exception as e:  # music21's exporter raises assorted errors on odd input
         raise MidiWriteError(f"MusicXML export failed: {type(e).__name__}: {e}") from e
+
+
+def write_musicxml(score: Score, path: str | Path) -> Path:
+    """Write `score` as uncompressed MusicXML, atomically.
+
+    Raises:
+        RenderError: music21 could not express the score as MusicXML.
+        MidiWriteError: the folder is missing or not writable.
+    """
+
+    def render() -> bytes:
+        try:
+            return musicxml_bytes(score)
+        except MidiganError:
+            raise
+        except Exception as e:  # music21 raises many unrelated types; any failure here is one RenderError
+            raise RenderError(f"{Path(path).name}: MusicXML export failed ({type(e).__name__}: {e})") from e
+
+    return write_atomic(path, render)

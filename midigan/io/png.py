@@ -11,7 +11,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from midigan.io import write_atomic
+from midigan.io.atomic import write_atomic
 from midigan.music.score import TPQ
 from midigan.music.theory import pitch_class_name
 

@@ -8,15 +8,19 @@ either is missing the error names the command that installs them.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from midigan.errors import MidiWriteError, RenderError
-from midigan.io import new_file_mode
+from midigan.errors import RenderError
+from midigan.io.atomic import write_atomic_file
 
 if TYPE_CHECKING:
     from midigan.music.score import Score
@@ -38,6 +42,7 @@ SOUNDFONT_CANDIDATES = (
 SAMPLE_RATE = 44100
 GAIN = 0.6  # fluidsynth's default 0.2 is very quiet for a three-part arrangement
 TIMEOUT_SECONDS = 600
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 def find_fluidsynth() -> str:
@@ -99,9 +104,6 @@ def render_wav(
     binary = find_fluidsynth()
     font = find_soundfont(soundfont)
     out = Path(out)
-    folder = out.parent if str(out.parent) else Path(".")
-    if not folder.is_dir():
-        raise MidiWriteError(f"{out}: folder {folder} does not exist; create it or choose another path")
     with tempfile.TemporaryDirectory(prefix="midigan-wav-") as work:
         if isinstance(source, (str, Path)):
             midi_path = Path(source)
@@ -110,30 +112,26 @@ def render_wav(
 
             midi_path = Path(work) / "in.mid"
             midi_path.write_bytes(midi_bytes(source))
-        try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=folder)
-        except OSError as e:
-            raise MidiWriteError(f"{out}: cannot write there ({e.strerror}); choose another path") from e
-        os.close(fd)
-        try:
-            _run_fluidsynth(binary, font, midi_path, Path(tmp), sample_rate)
-            os.chmod(tmp, new_file_mode())
-            os.replace(tmp, out)
-        except OSError as e:
-            raise MidiWriteError(f"{out}: cannot write there ({e.strerror}); choose another path") from e
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        write_atomic_file(out, lambda tmp: _run_fluidsynth(binary, font, midi_path, tmp, sample_rate))
     return out
 
 
 def _run_fluidsynth(binary: str, font: Path, midi_path: Path, wav_path: Path, sample_rate: int) -> None:
-    """`fluidsynth -ni -F out.wav -r RATE font.sf2 in.mid`, with errors made plain."""
+    """`fluidsynth -ni -F out.wav -r RATE font.sf2 in.mid`, with errors made plain.
+
+    fluidsynth dies with us: on Linux the kernel kills it when midigan dies, even by
+    SIGKILL (:func:`_dies_with_parent`); anywhere, an exception here (Ctrl-C, a timeout)
+    kills it before the temp file it writes is removed.
+    """
     command = [
         binary, "-ni", "-q", "-g", str(GAIN), "-r", str(sample_rate),
         "-T", "wav", "-O", "s16", "-F", str(wav_path), str(font), str(midi_path),
     ]  # fmt: skip
     try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_SECONDS, check=False)
+        result = subprocess.run(
+            command, capture_output=True, text=True, timeout=TIMEOUT_SECONDS, check=False,
+            preexec_fn=None,
+        )  # fmt: skip
     except subprocess.TimeoutExpired as e:
         raise RenderError(f"fluidsynth took longer than {TIMEOUT_SECONDS} s rendering {midi_path}") from e
     size = wav_path.stat().st_size if wav_path.exists() else 0
@@ -141,3 +139,25 @@ def _run_fluidsynth(binary: str, font: Path, midi_path: Path, wav_path: Path, sa
         detail = (result.stderr or result.stdout).strip().splitlines()
         reason = detail[-1] if detail else f"exit status {result.returncode}"
         raise RenderError(f"fluidsynth could not render {midi_path.name}: {reason}")
+
+
+def _dies_with_parent() -> Callable[[], None] | None:
+    """A pre-exec hook asking Linux to SIGKILL the child when its parent dies (prctl PDEATHSIG).
+
+    libc is looked up here, in the parent: the hook runs between fork and exec, where
+    only the already-resolved call is safe. None off Linux (or without a usable libc).
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def hook() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the request took effect
+            os._exit(1)
+
+    return hook

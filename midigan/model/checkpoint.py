@@ -12,7 +12,7 @@ Never pickle: a model file from the internet must not be able to run code. The
 folder is written under a temporary name and swapped in by renames, so a kill
 mid-write leaves the previous checkpoint whole (and :func:`recover_folder`
 completes an interrupted swap). Loading checks every tensor name and shape
-against the config before building anything.
+against the config before building anything, and refuses NaN or Inf weights.
 """
 
 from __future__ import annotations
@@ -21,22 +21,22 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from midigan.errors import CheckpointError, ConfigError
 from midigan.model.config import ModelConfig, model_config_from_dict
-from midigan.model.generator import Generator
+from midigan.model.generator import Generator, parameter_shapes
 from midigan.model.stepper import FusedStepper
 
 if TYPE_CHECKING:
-    from midigan.representations.streams import StreamVocab
+    from midigan.representations.stream_vocab import StreamVocab
 
 FORMAT = "midigan-checkpoint"
 FORMAT_VERSION = 1
@@ -110,7 +110,7 @@ class ModelBundle:
 
 def model_config_for(base: ModelConfig, vocab: StreamVocab) -> ModelConfig:
     """`base` with every vocabulary size filled from `vocab` and :mod:`midigan.representations.conditions`."""
-    from midigan.representations.conditions import (
+    from midigan.representations.ids import (
         MAX_BARS_REMAINING,
         MAX_POSITION,
         METER_NAMES,
@@ -284,11 +284,36 @@ def read_tensors(path: Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{path}: corrupted or not a safetensors file ({e})") from e
 
 
-def check_tensors(found: dict[str, torch.Tensor], expected: dict[str, torch.Tensor], where: Path) -> None:
-    """Names and shapes of `found` must be exactly those of `expected`.
+def read_shapes(path: Path) -> dict[str, tuple[tuple[int, ...], str]]:
+    """Name -> (shape, dtype) of every tensor of a safetensors file, from its header alone
+    (no tensor is read), so sizes can be checked before anything is allocated.
 
     Raises:
-        CheckpointError: naming the first missing, unexpected or misshapen tensor.
+        CheckpointError: missing, or a header that is not safetensors.
+    """
+    if not path.exists():
+        raise CheckpointError(f"{path.parent}: no {path.name}; the checkpoint is incomplete")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return {
+                name: (tuple(handle.get_slice(name).get_shape()), handle.get_slice(name).get_dtype())
+                for name in handle.keys()  # noqa: SIM118 - safe_open has keys(), not iteration
+            }
+    except (SafetensorError, ValueError, RuntimeError, OSError) as e:
+        raise CheckpointError(f"{path}: corrupted or not a safetensors file ({e})") from e
+
+
+_FLOAT_DTYPES = ("F16", "BF16", "F32", "F64")
+
+
+def check_shapes(
+    found: dict[str, tuple[tuple[int, ...], str]], expected: dict[str, tuple[int, ...]], where: Path
+) -> None:
+    """Names, shapes and dtypes of `found` (:func:`read_shapes`) must be those `expected`
+    (:func:`~midigan.model.generator.parameter_shapes` of the config).
+
+    Raises:
+        CheckpointError: naming the first missing, unexpected, misshapen or non-float tensor.
     """
     missing = sorted(set(expected) - set(found))
     extra = sorted(set(found) - set(expected))
@@ -297,18 +322,60 @@ def check_tensors(found: dict[str, torch.Tensor], expected: dict[str, torch.Tens
             [f"unexpected {', '.join(extra[:3])}"] if extra else []
         )
         raise CheckpointError(f"{where}: weights do not match config.json ({'; '.join(parts)})")
-    for name, tensor in expected.items():
-        if tuple(found[name].shape) != tuple(tensor.shape):
+    for name, shape in expected.items():
+        got, dtype = found[name]
+        if got != shape:
             raise CheckpointError(
-                f"{where}: tensor {name} has shape {tuple(found[name].shape)}, "
-                f"config.json implies {tuple(tensor.shape)}; weights and config are from different models"
+                f"{where}: tensor {name} has shape {got}, config.json implies {shape}; "
+                "weights and config are from different models"
             )
-        if not found[name].is_floating_point():
-            raise CheckpointError(f"{where}: tensor {name} is {found[name].dtype}, expected floating point")
+        if dtype not in _FLOAT_DTYPES:
+            raise CheckpointError(f"{where}: tensor {name} is {dtype}, expected floating point")
+
+
+def check_finite(tensors: dict[str, torch.Tensor], where: Path) -> None:
+    """Every value of every floating tensor must be finite: NaN or Inf weights sample
+    nothing (an empty melody) rather than fail, so they are refused at load.
+
+    Raises:
+        CheckpointError: naming the first tensor holding NaN or Inf.
+    """
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            kind = "NaN" if bool(torch.isnan(tensor).any()) else "Inf"
+            raise CheckpointError(f"{where}: tensor {name} holds {kind} values; the weights are unusable")
+
+
+def model_and_vocab(meta: dict[str, Any], where: Path) -> tuple[ModelConfig, StreamVocab]:
+    """The checked model config and vocabulary of a checkpoint's config.json: every field
+    bounded, and every vocabulary size the one the vocabulary and the condition ids imply.
+
+    Raises:
+        CheckpointError: an invalid, out-of-range or inconsistent `model` or `vocab` section.
+    """
+    from midigan.representations.stream_vocab import StreamVocab
+
+    try:
+        config = model_config_from_dict(meta["model"])
+        vocab = StreamVocab.from_json(meta["vocab"])
+    except (ConfigError, KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{where}: invalid model or vocabulary section ({e})") from e
+    implied = model_config_for(config, vocab)
+    for name in (f.name for f in fields(ModelConfig)):
+        if getattr(implied, name) != getattr(config, name):
+            raise CheckpointError(
+                f"{where}: invalid model section (model.{name} = {getattr(config, name)}, "
+                f"but the vocabulary and condition ids give {getattr(implied, name)})"
+            )
+    return config, vocab
 
 
 def load_model(path: str | Path | None = None, device: str | torch.device = "cpu") -> ModelBundle:
     """Load a generator checkpoint for sampling.
+
+    Everything is checked before the network is built: config.json's fields against
+    their bounds and the vocabulary, then every tensor name and shape in the weights'
+    header against the config; then the values are read and must be finite.
 
     Args:
         path: checkpoint folder, its model.safetensors, or a run folder; None =
@@ -317,20 +384,19 @@ def load_model(path: str | Path | None = None, device: str | torch.device = "cpu
 
     Raises:
         CheckpointError: missing files, corrupted weights, names or shapes that do
-            not match the config, an unknown format version.
+            not match the config, NaN or Inf weights, an unknown format version.
     """
-    from midigan.representations.streams import StreamVocab
-
     folder = resolve_checkpoint(path)
     meta = read_config(folder)
+    config, vocab = model_and_vocab(meta, folder / CONFIG_FILE)
+    weights_path = folder / MODEL_FILE
+    check_shapes(read_shapes(weights_path), parameter_shapes(config), weights_path)
+    weights = read_tensors(weights_path)
+    check_finite(weights, weights_path)
     try:
-        config = model_config_from_dict(meta["model"])
-        vocab = StreamVocab.from_json(meta["vocab"])
         generator = build_generator(config, vocab)
-    except (ConfigError, AssertionError, KeyError, TypeError, ValueError) as e:
+    except (AssertionError, ValueError) as e:
         raise CheckpointError(f"{folder / CONFIG_FILE}: invalid model or vocabulary section ({e})") from e
-    weights = read_tensors(folder / MODEL_FILE)
-    check_tensors(weights, generator.state_dict(), folder / MODEL_FILE)
     generator.load_state_dict({k: v.float() for k, v in weights.items()})
     try:
         target = torch.device(device)

@@ -6,7 +6,8 @@ meter) are looked up at that onset. A :class:`Timeline` holds, per piece, the
 barlines and the chord changes as padded tensors; `at(ticks)` answers with two
 `searchsorted` calls, so the same object serves the sampler (one meter, chords
 cycled from the user's request) and adversarial training (the real piece's own
-barlines and chords, meter changes included).
+barlines and chords, meter changes included). :class:`ConditionTables` holds
+the embedding tables of those ids, the same for the generator and the critic.
 """
 
 from __future__ import annotations
@@ -17,14 +18,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+from torch import nn
 
-from midigan.representations.conditions import (
+from midigan.model.config import ModelConfig
+from midigan.representations.conditions import Conditions
+from midigan.representations.ids import (
     MAX_BARS_REMAINING,
     MAX_POSITION,
-    Conditions,
-    chord_id,
     meter_id,
     shift_to_c,
+    shifted_chord_ids,
 )
 
 if TYPE_CHECKING:
@@ -65,6 +68,18 @@ class Timeline:
     def longest(self) -> int:
         """The longest piece in ticks (host value; a device sync only when unknown)."""
         return self.max_end if self.max_end is not None else int(self.end.max())
+
+    @classmethod
+    def stack(cls, pieces: Sequence[PieceTimeline]) -> Timeline:
+        """Pad per-piece timelines into one batched timeline (on the CPU)."""
+        return cls(
+            max_end=max(int(p.bar_starts[-1]) for p in pieces),
+            bar_starts=_pad([p.bar_starts for p in pieces], _FAR),
+            bar_meter=_pad([p.bar_meter for p in pieces], 0),
+            n_bars=torch.tensor([len(p.bar_meter) for p in pieces], dtype=torch.int64),
+            chord_ticks=_pad([p.chord_ticks for p in pieces], _FAR),
+            chord_ids=_pad([p.chord_ids for p in pieces], 0),
+        )
 
     def _tensors(self) -> tuple[torch.Tensor, ...]:
         return (self.bar_starts, self.bar_meter, self.n_bars, self.chord_ticks, self.chord_ids)
@@ -168,47 +183,70 @@ class PieceTimeline:
     chord_ticks: np.ndarray  # (C,) int64
     chord_ids: np.ndarray  # (C,) int64
 
+    @classmethod
+    def from_conditions(cls, conditions: Conditions) -> PieceTimeline:
+        """The timeline a user's request asks for, chords transposed to C with the melody."""
+        bar_ticks = conditions.bar_ticks()
+        shift = shift_to_c(conditions.key[0])
+        labels = conditions.chord_labels()
+        ids = shifted_chord_ids(labels, shift)
+        return cls(
+            bar_starts=np.arange(conditions.bars + 1, dtype=np.int64) * bar_ticks,
+            bar_meter=np.full(conditions.bars, meter_id(*conditions.meter), dtype=np.int64),
+            chord_ticks=np.array([c.tick for c in labels], dtype=np.int64),
+            chord_ids=np.array(ids, dtype=np.int64),
+        )
 
-def stack_timelines(pieces: Sequence[PieceTimeline]) -> Timeline:
-    """Pad per-piece timelines into one batched :class:`Timeline` (on the CPU)."""
-    return Timeline(
-        max_end=max(int(p.bar_starts[-1]) for p in pieces),
-        bar_starts=_pad([p.bar_starts for p in pieces], _FAR),
-        bar_meter=_pad([p.bar_meter for p in pieces], 0),
-        n_bars=torch.tensor([len(p.bar_meter) for p in pieces], dtype=torch.int64),
-        chord_ticks=_pad([p.chord_ticks for p in pieces], _FAR),
-        chord_ids=_pad([p.chord_ids for p in pieces], 0),
-    )
+    @classmethod
+    def from_streams(cls, streams: NoteStreams) -> PieceTimeline:
+        """The timeline of a real piece: its own barlines (meter changes included) and chords.
+
+        Chord roots are moved by the piece's `shift`, as the streams' own chord ids are.
+        """
+        from midigan.music.score import bar_grid
+
+        starts, per_bar = bar_grid(streams.meters, streams.bar_count)
+        labels = sorted(streams.chord_labels, key=lambda c: c.tick)
+        shift = int(streams.shift)
+        ids = shifted_chord_ids(labels, shift)
+        return cls(
+            bar_starts=np.asarray(starts, dtype=np.int64),
+            bar_meter=np.array([meter_id(m.numerator, m.denominator) for m in per_bar], dtype=np.int64),
+            chord_ticks=np.array([c.tick for c in labels], dtype=np.int64),
+            chord_ids=np.array(ids, dtype=np.int64),
+        )
 
 
-def conditions_timeline(conditions: Conditions) -> PieceTimeline:
-    """The timeline a user's request asks for, chords transposed to C with the melody."""
-    bar_ticks = conditions.bar_ticks()
-    shift = shift_to_c(conditions.key[0])
-    labels = conditions.chord_labels()
-    ids = [chord_id(None if c.root is None else (c.root + shift) % 12, c.quality) for c in labels]
-    return PieceTimeline(
-        bar_starts=np.arange(conditions.bars + 1, dtype=np.int64) * bar_ticks,
-        bar_meter=np.full(conditions.bars, meter_id(*conditions.meter), dtype=np.int64),
-        chord_ticks=np.array([c.tick for c in labels], dtype=np.int64),
-        chord_ids=np.array(ids, dtype=np.int64),
-    )
+class ConditionTables(nn.Module):
+    """Embedding tables of the conditions, for the generator and the critic alike.
 
-
-def streams_timeline(streams: NoteStreams) -> PieceTimeline:
-    """The timeline of a real piece: its own barlines (meter changes included) and chords.
-
-    Chord roots are moved by the piece's `shift`, as the streams' own chord ids are.
+    A base class rather than a child module so the tables stay attributes of the
+    network itself (`chord_in`, `position_in`, `bars_in`, `meter_in`, `mode_in`,
+    `style_in`) and checkpoints keep their tensor names (`chord_in.weight`, ...).
     """
-    from midigan.representations.streams import bar_timeline
 
-    starts, per_bar = bar_timeline(streams.meters, streams.bar_count)
-    labels = sorted(streams.chord_labels, key=lambda c: c.tick)
-    shift = int(streams.shift)
-    ids = [chord_id(None if c.root is None else (c.root + shift) % 12, c.quality) for c in labels]
-    return PieceTimeline(
-        bar_starts=np.asarray(starts, dtype=np.int64),
-        bar_meter=np.array([meter_id(m.numerator, m.denominator) for m in per_bar], dtype=np.int64),
-        chord_ticks=np.array([c.tick for c in labels], dtype=np.int64),
-        chord_ids=np.array(ids, dtype=np.int64),
-    )
+    def add_condition_tables(self, sizes: ModelConfig, width: int) -> None:
+        """Create the six tables (call where the network builds its layers: the order of
+        creation is the order of the random initial weights)."""
+        self.chord_in = nn.Embedding(sizes.n_chord, width)
+        self.position_in = nn.Embedding(sizes.n_position, width)
+        self.bars_in = nn.Embedding(sizes.n_bars_remaining, width)
+        self.meter_in = nn.Embedding(sizes.n_meter, width)
+        self.mode_in = nn.Embedding(sizes.n_mode, width)
+        self.style_in = nn.Embedding(sizes.n_style, width)
+
+    def condition_embedding(self, conditions: torch.Tensor, onto: torch.Tensor | None = None) -> torch.Tensor:
+        """(..., 4) chord, position, bars remaining, meter ids -> (..., width), added onto `onto`
+        one table at a time when given (the order of the sums is part of the numerics)."""
+        out = self.chord_in(conditions[..., 0]) if onto is None else onto + self.chord_in(conditions[..., 0])
+        out = out + self.position_in(conditions[..., 1])
+        out = out + self.bars_in(conditions[..., 2])
+        return out + self.meter_in(conditions[..., 3])
+
+    def piece_condition_embedding(self, mode: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        """(B,) mode and style ids -> (B, width), constant over a piece."""
+        return self.mode_in(mode) + self.style_in(style)
+
+    def condition_table(self) -> torch.Tensor:
+        """The four per-event tables stacked, for one `embedding_bag` sum of offset ids."""
+        return torch.cat([t.weight for t in (self.chord_in, self.position_in, self.bars_in, self.meter_in)])

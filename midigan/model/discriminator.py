@@ -16,13 +16,38 @@ layer on it gives the real/fake logit.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
+from midigan.model.conditioning import ConditionTables
 from midigan.model.config import DiscriminatorConfig, ModelConfig
 
 
-class Discriminator(nn.Module):
+@dataclass
+class OneHotWindow:
+    """Events as (soft) one-hots with the conditions at their onsets: what the critic judges.
+
+    Real windows (:func:`midigan.train.gan.real_window`) and generated ones
+    (:func:`midigan.model.unroll.unroll`, straight-through one-hots) alike.
+    """
+
+    streams: tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # pitch, duration, velocity (B, T, n_*)
+    conditions: torch.Tensor  # (B, T, 4) condition ids
+    mask: torch.Tensor  # (B, T) bool: True on events
+    candidates: torch.Tensor | None = None  # (B, T, L, 2) lookback candidates (lookback models)
+
+    def detach(self) -> OneHotWindow:
+        """The same window cut from the generator's graph (for the critic's own update)."""
+        pitch, duration, velocity = (s.detach() for s in self.streams)
+        candidates = None if self.candidates is None else self.candidates.detach()
+        return OneHotWindow(
+            (pitch, duration, velocity), self.conditions.detach(), self.mask.detach(), candidates
+        )
+
+
+class Discriminator(ConditionTables):
     """Bidirectional LSTM critic.
 
     Args:
@@ -37,12 +62,7 @@ class Discriminator(nn.Module):
         self.pitch_in = nn.Linear(sizes.n_pitch, E, bias=False)
         self.duration_in = nn.Linear(sizes.n_duration, E, bias=False)
         self.velocity_in = nn.Linear(sizes.n_velocity, E, bias=False)
-        self.chord_in = nn.Embedding(sizes.n_chord, E)
-        self.position_in = nn.Embedding(sizes.n_position, E)
-        self.bars_in = nn.Embedding(sizes.n_bars_remaining, E)
-        self.meter_in = nn.Embedding(sizes.n_meter, E)
-        self.mode_in = nn.Embedding(sizes.n_mode, E)
-        self.style_in = nn.Embedding(sizes.n_style, E)
+        self.add_condition_tables(sizes, E)
         n_lags = len(sizes.lookback)
         self.repeat_in = (
             nn.Linear(2 * n_lags, E, bias=False) if n_lags else None
@@ -81,16 +101,9 @@ class Discriminator(nn.Module):
         repeats = self._repeats(pitch, duration, candidates) if self.repeat_in is not None else None
         if noise_std > 0:
             pitch, duration, velocity = (s + noise_std * torch.randn_like(s) for s in streams)
-        x = (
-            self.pitch_in(pitch)
-            + self.duration_in(duration)
-            + self.velocity_in(velocity)
-            + self.chord_in(conditions[..., 0])
-            + self.position_in(conditions[..., 1])
-            + self.bars_in(conditions[..., 2])
-            + self.meter_in(conditions[..., 3])
-            + (self.mode_in(mode) + self.style_in(style))[:, None, :]
-        )  # (B, T, E)
+        x = self.pitch_in(pitch) + self.duration_in(duration) + self.velocity_in(velocity)
+        x = self.condition_embedding(conditions, onto=x)
+        x = x + self.piece_condition_embedding(mode, style)[:, None, :]  # (B, T, E)
         if repeats is not None:
             x = x + self.repeat_in(repeats.to(x.dtype))
         weights = mask.to(x.dtype)[..., None]

@@ -12,30 +12,45 @@ Heads: pitch from the top hidden state; duration and velocity from the hidden
 state plus an embedding of the pitch just chosen, so a rest can ask for rest-like
 lengths and soft velocity.
 
-Three ways to run it, tested to agree: :meth:`Generator.forward` (teacher forcing
-through `nn.LSTM`, cuDNN on CUDA), :meth:`Generator.step` (one differentiable
-step, used by the adversarial unroll) and the sampler's fused inference step.
+Two ways to run it, tested to agree: :meth:`Generator.forward` (teacher forcing
+through `nn.LSTM`, cuDNN on CUDA) and one event at a time in the free-running loop
+(:mod:`midigan.model.free_run`), through :meth:`Generator.step` in the adversarial
+unroll (:mod:`midigan.model.unroll`) or the sampler's fused step
+(:mod:`midigan.model.stepper`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from midigan.model.conditioning import ConditionLookup, Timeline
+from midigan.model.conditioning import ConditionTables
 from midigan.model.config import ModelConfig
-from midigan.model.lookback import N_STATES, History, LookbackSources, repeat_states
+from midigan.model.lookback import N_STATES
 
 State = list[tuple[torch.Tensor, torch.Tensor]]
 """Per layer `(h, c)`, each (B, H)."""
 
-EVENT_KEYS = ("pitch", "duration", "velocity")
+
+class TeacherBatch(Protocol):
+    """The fields of a batch the teacher-forced pass reads (:class:`midigan.train.batch.Batch` has them)."""
+
+    pitch: torch.Tensor  # (B, T) target ids
+    duration: torch.Tensor
+    velocity: torch.Tensor
+    conditions: torch.Tensor  # (B, T, 4) ids at each onset
+    prev: torch.Tensor  # (B, 3) the event before the window
+    mode: torch.Tensor  # (B,)
+    style: torch.Tensor
+    candidates: torch.Tensor | None  # (B, T, L, 2) lookback candidates (lookback models)
+    repeat_states: torch.Tensor | None  # (B, T, L) the previous event's repeat states
 
 
-class Generator(nn.Module):
+class Generator(ConditionTables):
     """Conditional LSTM generator of (pitch, duration, velocity) events.
 
     Args:
@@ -55,12 +70,7 @@ class Generator(nn.Module):
         self.pitch_in = nn.Embedding(config.n_pitch + 1, E)
         self.duration_in = nn.Embedding(config.n_duration + 1, E)
         self.velocity_in = nn.Embedding(config.n_velocity + 1, E)
-        self.chord_in = nn.Embedding(config.n_chord, E)
-        self.position_in = nn.Embedding(config.n_position, E)
-        self.bars_in = nn.Embedding(config.n_bars_remaining, E)
-        self.meter_in = nn.Embedding(config.n_meter, E)
-        self.mode_in = nn.Embedding(config.n_mode, E)
-        self.style_in = nn.Embedding(config.n_style, E)
+        self.add_condition_tables(config, E)
         self.z_in = nn.Linear(config.z_dim, E, bias=False) if config.z_dim else None
         self.noise_in = nn.Linear(config.step_noise, E, bias=False) if config.step_noise else None
         self.drop = nn.Dropout(config.dropout)
@@ -68,6 +78,7 @@ class Generator(nn.Module):
         self.lstm = nn.LSTM(E, H, config.layers, batch_first=True, dropout=between)
         self.pitch_head = nn.Linear(H, config.n_pitch)
         self.pitch_out = nn.Embedding(config.n_pitch, H)
+        # Duration and velocity logits in one layer (its name is the checkpoints' tensor name).
         self.dv_head = nn.Linear(H, config.n_duration + config.n_velocity)
         self.register_buffer("duration_ticks", torch.tensor(list(duration_ticks)), persistent=False)
         condition_sizes = [config.n_chord, config.n_position, config.n_bars_remaining, config.n_meter]
@@ -122,20 +133,11 @@ class Generator(nn.Module):
                 out.append(table(value))
         return out[0] + out[1] + out[2]
 
-    def condition_embedding(self, conditions: torch.Tensor) -> torch.Tensor:
-        """(B, T, 4) condition ids -> (B, T, E)."""
-        return (
-            self.chord_in(conditions[..., 0])
-            + self.position_in(conditions[..., 1])
-            + self.bars_in(conditions[..., 2])
-            + self.meter_in(conditions[..., 3])
-        )
-
     def piece_embedding(
         self, mode: torch.Tensor, style: torch.Tensor, z: torch.Tensor | None
     ) -> torch.Tensor:
         """(B,) mode and style ids plus z (B, z_dim) -> (B, E), constant over the piece."""
-        out = self.mode_in(mode) + self.style_in(style)
+        out = self.piece_condition_embedding(mode, style)
         if self.z_in is not None:
             assert z is not None and z.shape == (mode.shape[0], self.config.z_dim), "z must be (B, z_dim)"
             out = out + self.z_in(z)
@@ -184,7 +186,7 @@ class Generator(nn.Module):
                 larger when the chosen pitch is the candidate's.
         """
         pitch_logits = self.pitch_logits(hidden, candidates)
-        duration_logits, velocity_logits = self.dv_logits(hidden, pitch, candidates)
+        duration_logits, velocity_logits = self.duration_velocity_logits(hidden, pitch, candidates)
         return pitch_logits, duration_logits, velocity_logits
 
     def pitch_logits(self, hidden: torch.Tensor, candidates: torch.Tensor | None = None) -> torch.Tensor:
@@ -196,14 +198,14 @@ class Generator(nn.Module):
         cand_pitch = self._candidate_one_hot(candidates[..., 0], self.config.n_pitch, hidden.dtype)
         return logits + (self.copy_pitch(hidden)[..., None, :] @ cand_pitch).squeeze(-2)
 
-    def dv_logits(
+    def duration_velocity_logits(
         self, hidden: torch.Tensor, pitch: torch.Tensor, candidates: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Duration and velocity logits given the chosen pitch (ids or soft one-hots)."""
         cfg = self.config
         chosen = pitch @ self.pitch_out.weight if pitch.is_floating_point() else self.pitch_out(pitch)
-        dv = self.dv_head(hidden + chosen)
-        duration_logits = dv[..., : cfg.n_duration]
+        both = self.dv_head(hidden + chosen)
+        duration_logits = both[..., : cfg.n_duration]
         if self.lookback_in is not None:
             assert candidates is not None, "this model looks back: pass the candidates"
             n_lags = len(cfg.lookback)
@@ -216,7 +218,7 @@ class Generator(nn.Module):
             weights = weights[..., :n_lags] + weights[..., n_lags:] * same
             cand_duration = self._candidate_one_hot(candidates[..., 1], cfg.n_duration, hidden.dtype)
             duration_logits = duration_logits + (weights[..., None, :] @ cand_duration).squeeze(-2)
-        return duration_logits, dv[..., cfg.n_duration :]
+        return duration_logits, both[..., cfg.n_duration :]
 
     @staticmethod
     def _candidate_one_hot(ids: torch.Tensor, n: int, dtype: torch.dtype) -> torch.Tensor:
@@ -225,51 +227,50 @@ class Generator(nn.Module):
 
     # ------------------------------------------------------------- teacher forcing
     def forward(
-        self,
-        batch: dict[str, torch.Tensor],
-        z: torch.Tensor | None = None,
-        state: State | None = None,
+        self, batch: TeacherBatch, z: torch.Tensor | None = None, state: State | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Teacher-forced logits for every event of a batch.
 
         Args:
-            batch: `pitch`, `duration`, `velocity` (B, T) target ids; `conditions`
-                (B, T, 4) ids at each onset; `mode`, `style` (B,); `prev` (B, 3) the
-                event before the window (begin-of-piece ids at a piece start); for a
-                lookback model `lookback` (B, T, L, 2) each event's candidates and
-                `repeat` (B, T, L) the previous event's repeat states.
+            batch: the real windows (a lookback model also reads their `candidates`
+                and `repeat_states`).
             z: (B, z_dim) per-piece noise; drawn fresh when None.
             state: initial LSTM state (zeros when None).
 
         Returns:
             Logits (B, T, n_pitch), (B, T, n_duration), (B, T, n_velocity).
         """
-        pitch = batch["pitch"]
-        B, T = pitch.shape
-        assert batch["conditions"].shape == (B, T, 4), "conditions must be (B, T, 4)"
-        prev = [
-            torch.cat((batch["prev"][:, i : i + 1], batch[k][:, :-1]), 1) for i, k in enumerate(EVENT_KEYS)
-        ]
+        B, T = batch.pitch.shape
+        assert batch.conditions.shape == (B, T, 4), "conditions must be (B, T, 4)"
         if z is None:
             z = self.sample_z(B)
-        piece = self.piece_embedding(batch["mode"], batch["style"], z)
-        candidates, lookback = self._batch_lookback(batch, slice(None))
-        x = self.inputs(
-            (prev[0], prev[1], prev[2]), batch["conditions"], piece, lookback=lookback
-        )  # (B, T, E)
+        piece = self.piece_embedding(batch.mode, batch.style, z)
         hx = None if state is None else tuple(torch.stack(s) for s in zip(*state, strict=True))
-        hidden, _ = self.lstm(x, hx)  # (B, T, H)
-        return self.heads(hidden, pitch, candidates)
+        hidden, _ = self.teacher_forced(batch, piece, T, hx)  # (B, T, H)
+        return self.heads(hidden, batch.pitch, batch.candidates if self.lookback_in is not None else None)
 
-    def _batch_lookback(
-        self, batch: dict[str, torch.Tensor], window: slice
-    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """The batch's candidates (B, T, L, 2) and lookback input ids (B, T, 3L), or Nones."""
-        if self.lookback_in is None:
-            return None, None
-        assert "lookback" in batch, "this model looks back: collate with its lags"
-        candidates = batch["lookback"][:, window]
-        return candidates, self.lookback_ids(candidates, batch["repeat"][:, window])
+    def teacher_forced(
+        self,
+        batch: TeacherBatch,
+        piece: torch.Tensor,
+        stop: int,
+        hx: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """The LSTM over the first `stop` events of a batch, each fed the real event before it.
+
+        Returns:
+            The top hidden states (B, stop, H) and the final `(h_n, c_n)`, each (layers, B, H).
+        """
+        events = (batch.pitch, batch.duration, batch.velocity)
+        prev = [torch.cat((batch.prev[:, i : i + 1], e[:, : stop - 1]), 1) for i, e in enumerate(events)]
+        lookback = None
+        if self.lookback_in is not None:
+            assert batch.candidates is not None and batch.repeat_states is not None, (
+                "this model looks back: collate with its lags"
+            )
+            lookback = self.lookback_ids(batch.candidates[:, :stop], batch.repeat_states[:, :stop])
+        x = self.inputs((prev[0], prev[1], prev[2]), batch.conditions[:, :stop], piece, lookback=lookback)
+        return self.lstm(x, hx)
 
     # ------------------------------------------------------------------ one step
     def initial_state(self, batch: int) -> State:
@@ -300,130 +301,54 @@ class Generator(nn.Module):
             inp = h if layer == len(state) - 1 else F.dropout(h, self.lstm.dropout, self.training)
         return inp, new
 
-    # -------------------------------------------------------- adversarial unroll
-    def unroll(
-        self,
-        batch: dict[str, torch.Tensor],
-        timeline: Timeline,
-        *,
-        prefix: int,
-        steps: int,
-        tau: float,
-        z: torch.Tensor | None = None,
-    ) -> dict[str, torch.Tensor]:
-        """Teacher-force `prefix` events, then generate `steps` events freely.
 
-        Generated events are straight-through Gumbel-softmax samples: one-hot in
-        the forward pass, softmax gradients in the backward pass, so the
-        discriminator's judgement reaches the generator through discrete choices.
-        The generator follows its own clock on the real piece's `timeline`;
-        durations that would cross the piece's end are masked and a piece that has
-        reached its end emits padding.
+def parameter_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """The name and shape of every tensor a :class:`Generator` of `config` saves, without building it.
 
-        Args:
-            batch: as for :meth:`forward`, plus `start` (B,) the window's first onset
-                and `mask` (B, T); a lookback model also needs `history_pitch` and
-                `history_duration` (B, ticks), its pieces' real events by onset.
-            timeline: barlines and chords of the batch's pieces.
-            prefix: teacher-forced events (clipped to the window).
-            steps: freely generated events.
-            tau: Gumbel-softmax temperature.
-            z: per-piece noise; drawn fresh when None.
-
-        Returns:
-            `pitch`, `duration`, `velocity`: (B, steps, n) straight-through one-hots;
-            `conditions`: (B, steps, 4) ids at the generated onsets; `mask` (B, steps);
-            for a lookback model `lookback` (B, steps, L, 2), the candidates each
-            generated event was offered (the discriminator judges repeats with them).
-        """
-        cfg = self.config
-        B = batch["pitch"].shape[0]
-        prefix = min(prefix, batch["pitch"].shape[1])
-        z = self.sample_z(B) if z is None else z
-        piece = self.piece_embedding(batch["mode"], batch["style"], z)  # (B, E)
-        state = self.initial_state(B)
-        tick = batch["start"].clone()
-        last = batch["prev"]  # (B, 3) ids of the event before the first free one
-        looks = self.lookback_in is not None
-        if looks:
-            assert "history_pitch" in batch, "a lookback model unrolls on its pieces' history"
-            history = History(
-                batch["history_pitch"].clone(), batch["history_duration"].clone(), self.none_ids
-            )
-            sources = LookbackSources(timeline, cfg.lookback)
-            last_state = batch["repeat"][:, 0]  # (B, L) repeat states of the event before the window
-        if prefix:
-            head = {k: batch[k][:, :prefix] for k in (*EVENT_KEYS, "conditions")}
-            prev_ids = [torch.cat((last[:, i : i + 1], head[k][:, :-1]), 1) for i, k in enumerate(EVENT_KEYS)]
-            _, lookback = self._batch_lookback(batch, slice(0, prefix))
-            x = self.inputs(
-                (prev_ids[0], prev_ids[1], prev_ids[2]), head["conditions"], piece, lookback=lookback
-            )
-            _, (h_n, c_n) = self.lstm(x)
-            state = [(h_n[i], c_n[i]) for i in range(cfg.layers)]
-            tick = tick + (self.duration_ticks[head["duration"]] * batch["mask"][:, :prefix]).sum(1)
-            last = torch.stack([head[k][:, -1] for k in EVENT_KEYS], 1)
-            if looks:
-                last_state = repeat_states(
-                    batch["lookback"][:, prefix - 1], last[:, 0], last[:, 1], cfg.n_pitch
-                )
-        if looks:
-            history.forget_from(tick)  # from here on the history is the generator's own
-        # Fused tables for the loop: one matmul embeds the three one-hots, one
-        # embedding_bag sums the four condition embeddings.
-        event_w = torch.cat(
-            (
-                self.pitch_in.weight[: cfg.n_pitch],
-                self.duration_in.weight[: cfg.n_duration],
-                self.velocity_in.weight[: cfg.n_velocity],
-            )
-        )
-        cond_tables = (self.chord_in, self.position_in, self.bars_in, self.meter_in)
-        cond_w = torch.cat([t.weight for t in cond_tables])
-        lookup = ConditionLookup(timeline, self.condition_offsets)
-        end = timeline.end
-        all_ticks = self.duration_ticks[None, :]
-        event = self.event_embedding(last[:, 0], last[:, 1], last[:, 2])  # (B, E)
-        keys = (*EVENT_KEYS, "conditions", "mask", "lookback")
-        outs: dict[str, list[torch.Tensor]] = {k: [] for k in keys}
-        candidates = None
-        for _ in range(steps):
-            alive = tick < end  # (B,)
-            cond = lookup(tick)  # (B, 4), offsets added
-            x = event + F.embedding_bag(cond, cond_w, mode="sum") + piece
-            if looks:
-                candidates = history.candidates(sources(tick))  # (B, L, 2)
-                x = x + self.lookback_in(self.lookback_ids(candidates, last_state)).sum(-2)
-            if self.noise_in is not None:
-                x = x + self.noise_in(torch.randn(B, cfg.step_noise, device=x.device, dtype=x.dtype))
-            hidden, state = self.step(self.drop(x), state)
-            pitch, pitch_index = _gumbel_st(self.pitch_logits(hidden, candidates), tau)
-            duration_logits, velocity_logits = self.dv_logits(hidden, pitch, candidates)
-            fits = all_ticks <= (end - tick)[:, None]  # (B, n_duration)
-            fits = fits | ~fits.any(1, keepdim=True)  # nothing fits: the piece has ended, keep logits finite
-            duration, index = _gumbel_st(duration_logits.masked_fill(~fits, -1e4), tau)
-            velocity, _ = _gumbel_st(velocity_logits, tau)
-            if looks:
-                history.write(tick, pitch_index, index, alive)
-                last_state = repeat_states(candidates, pitch_index, index, cfg.n_pitch)
-                outs["lookback"].append(candidates)
-            tick = tick + self.duration_ticks[index] * alive
-            event = torch.cat((pitch, duration, velocity), 1) @ event_w
-            for key, value in zip(keys[:5], (pitch, duration, velocity, cond, alive), strict=True):
-                outs[key].append(value)
-        result = {k: torch.stack(v, 1) for k, v in outs.items() if v}
-        result["conditions"] = result["conditions"] - lookup.offsets
-        return result
-
-
-def _gumbel_st(logits: torch.Tensor, tau: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Straight-through Gumbel-softmax: hard one-hot forward, soft gradient backward.
-
-    Returns:
-        The (B, n) straight-through one-hot and the (B,) chosen indices.
+    Loading checks a checkpoint's weights header against this before any module is
+    allocated, so a tampered config.json (`hidden = 8000`) is refused in microseconds
+    instead of after gigabytes. `tests/test_model.py` holds it equal to the real
+    `state_dict()` over several configurations.
     """
-    gumbel = -torch.empty_like(logits, dtype=torch.float32).exponential_().log()
-    soft = ((logits.float() + gumbel) / tau).softmax(-1)
-    index = soft.argmax(-1)
-    hard = torch.zeros_like(soft).scatter_(-1, index[:, None], 1.0)
-    return (hard - soft.detach() + soft).to(logits.dtype), index
+    E, H, n_lags = config.embed, config.hidden, len(config.lookback)
+    shapes: dict[str, tuple[int, ...]] = {
+        "pitch_in.weight": (config.n_pitch + 1, E),
+        "duration_in.weight": (config.n_duration + 1, E),
+        "velocity_in.weight": (config.n_velocity + 1, E),
+        "chord_in.weight": (config.n_chord, E),
+        "position_in.weight": (config.n_position, E),
+        "bars_in.weight": (config.n_bars_remaining, E),
+        "meter_in.weight": (config.n_meter, E),
+        "mode_in.weight": (config.n_mode, E),
+        "style_in.weight": (config.n_style, E),
+    }
+    if config.z_dim:
+        shapes["z_in.weight"] = (E, config.z_dim)
+    if config.step_noise:
+        shapes["noise_in.weight"] = (E, config.step_noise)
+    for layer in range(config.layers):
+        shapes[f"lstm.weight_ih_l{layer}"] = (4 * H, E if layer == 0 else H)
+        shapes[f"lstm.weight_hh_l{layer}"] = (4 * H, H)
+        shapes[f"lstm.bias_ih_l{layer}"] = (4 * H,)
+        shapes[f"lstm.bias_hh_l{layer}"] = (4 * H,)
+    shapes.update(
+        {
+            "pitch_head.weight": (config.n_pitch, H),
+            "pitch_head.bias": (config.n_pitch,),
+            "pitch_out.weight": (config.n_pitch, H),
+            "dv_head.weight": (config.n_duration + config.n_velocity, H),
+            "dv_head.bias": (config.n_duration + config.n_velocity,),
+        }
+    )
+    if n_lags:
+        block = config.n_pitch + 1 + config.n_duration + 1 + N_STATES
+        shapes.update(
+            {
+                "lookback_in.weight": (n_lags * block, E),
+                "copy_pitch.weight": (n_lags, H),
+                "copy_pitch.bias": (n_lags,),
+                "copy_duration.weight": (2 * n_lags, H),
+                "copy_duration.bias": (2 * n_lags,),
+            }
+        )
+    return shapes

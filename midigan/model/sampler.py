@@ -1,6 +1,7 @@
 """Sampling: conditions in, note streams out, batched across pieces on the model's device.
 
-Every piece of a batch advances one event per step through the fused
+Every piece of a batch advances one event per step of the free-running loop
+(:mod:`midigan.model.free_run`), sampled through the fused
 :class:`~midigan.model.stepper.FusedStepper`. Each piece keeps its own clock; the
 conditions of its next event are read from a per-tick table of its timeline.
 Durations that would cross the final barline are masked, so a piece ends exactly
@@ -22,15 +23,16 @@ import torch
 
 from midigan.errors import ConfigError
 from midigan.model.checkpoint import ModelBundle
-from midigan.model.conditioning import ConditionLookup, Timeline, conditions_timeline, stack_timelines
+from midigan.model.conditioning import PieceTimeline, Timeline
+from midigan.model.free_run import Clock, Moment, run_free
 from midigan.model.generator import Generator
-from midigan.model.lookback import NO_CANDIDATE, History, LookbackSources, repeat_states
 from midigan.model.stepper import FusedStepper
 from midigan.music.theory import scale_pitch_classes
-from midigan.representations.conditions import Conditions, mode_id, shift_to_c, style_id
-from midigan.representations.streams import REST, NoteStreams, StreamVocab
+from midigan.representations.conditions import Conditions
+from midigan.representations.ids import mode_id, shift_to_c, style_id
+from midigan.representations.stream_vocab import StreamVocab
+from midigan.representations.streams import REST, NoteStreams
 
-_TABLE_LIMIT = 1 << 22  # most (pieces x ticks) condition rows precomputed; beyond, search per step
 _NOISE_BLOCK = 64  # steps of Gumbel noise drawn at once
 _CHECK_EVERY = 8  # steps between "have all pieces ended?" checks (a host sync on CUDA)
 _SMALL_BATCH = 16  # CPU batches up to this size sample on one thread
@@ -118,87 +120,106 @@ def _threads_for(batch: int, device: torch.device) -> Iterator[None]:
 
 
 def _run(
-    st: FusedStepper, req: Request, temperature: float, rng: torch.Generator | None, z: torch.Tensor | None
+    stepper: FusedStepper,
+    request: Request,
+    temperature: float,
+    rng: torch.Generator | None,
+    z: torch.Tensor | None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The step loop. Returns ids (T, B, 3) and their durations in ticks (T, B)."""
-    cfg, dev = st.config, st.device
-    timeline = req.timeline.to(dev)
-    B = timeline.n_bars.shape[0]
-    end = timeline.end  # (B,)
-    length = timeline.longest()
-    offsets = st.offsets
-    lookup = ConditionLookup(timeline, offsets[3:7], limit=_TABLE_LIMIT)
-    if z is None and cfg.z_dim:
-        # Greedy decoding takes the prior's mean, so it is deterministic even without a seed.
-        if temperature == 0:
-            z = torch.zeros(B, cfg.z_dim, device=dev)
-        else:
-            z = torch.randn(B, cfg.z_dim, generator=rng, device=dev)
-    piece_bias = st.piece_bias(req.mode.to(dev), req.style.to(dev), z)
-    pitch_bias = st.pitch_b.expand(B, -1).clone()
-    if req.pitch_allowed is not None:
-        pitch_bias.masked_fill_(~req.pitch_allowed.to(dev), float("-inf"))
-    n_p, n_d = cfg.n_pitch, cfg.n_duration
-    dur_ticks = st.duration_ticks
-    dur_row = dur_ticks[None, :]
-    forced_steps = 0
-    if req.forced is not None and req.forced_len is not None:
-        forced, forced_len = req.forced.to(dev), req.forced_len.to(dev)
-        forced_steps = int(forced_len.max())
-    max_steps = forced_steps + length // int(dur_ticks.min()) + 1
-    state = st.initial_state(B)
-    prev = (torch.tensor(st.bos, device=dev) + offsets[:3]).expand(B, 3)
-    tick = torch.zeros(B, dtype=torch.int64, device=dev)
-    records = torch.zeros(max_steps, B, 3, dtype=torch.int64, device=dev)
-    greedy = temperature == 0
-    n_all = n_p + n_d + cfg.n_velocity
-    looks = bool(st.lookback)
-    if looks:  # what each piece has played, for its lookback candidates
-        sources = LookbackSources(timeline, st.lookback, limit=_TABLE_LIMIT)
-        history = History.empty(B, length, st.none_ids, dev)
-        last_state = torch.full((B, len(st.lookback)), NO_CANDIDATE, dtype=torch.int64, device=dev)
-    candidates = None
-    steps = 0
-    for t in range(max_steps):
-        if not greedy and t % _NOISE_BLOCK == 0:
-            u = torch.rand(_NOISE_BLOCK, B, n_all, generator=rng, device=dev)
-            noise = -torch.log(-torch.log(u.clamp_(1e-10, 1.0 - 1e-7)))
-        cond = lookup(tick)
-        step_noise = None
-        if cfg.step_noise:
-            step_noise = torch.randn(B, cfg.step_noise, generator=rng, device=dev)
-        ids = torch.cat((prev, cond), 1)
-        if looks:
-            candidates = history.candidates(sources(tick))  # (B, L, 2)
-            ids = torch.cat((ids, st.lookback_ids(candidates, last_state)), 1)
-        hidden, state = st.hidden(ids, piece_bias, state, step_noise)
-        logits = st.pitch_logits(hidden, pitch_bias, candidates)
-        if not greedy:
-            logits = logits + noise[t % _NOISE_BLOCK, :, :n_p]
-        pitch = logits.argmax(-1)
-        if t < forced_steps:
-            pitch = torch.where(t < forced_len, forced[:, t, 0], pitch)
-        dv = st.dv_logits(hidden, pitch, candidates)
-        if not greedy:
-            dv = dv + noise[t % _NOISE_BLOCK, :, n_p:]
-        fits = dur_row <= (end - tick)[:, None]
-        duration = torch.where(fits, dv[:, :n_d], float("-inf")).argmax(-1)
-        velocity = dv[:, n_d:].argmax(-1)
-        if t < forced_steps:
-            duration = torch.where(t < forced_len, forced[:, t, 1], duration)
-            velocity = torch.where(t < forced_len, forced[:, t, 2], velocity)
+    """The free-running loop with the fused step. Returns ids (T, B, 3) and their ticks (T, B)."""
+    timeline = request.timeline.to(stepper.device)
+    clock = Clock.at_start(
+        timeline, stepper.duration_ticks, stepper.offsets[3:7], stepper.lookback, stepper.none_ids
+    )
+    step = _FusedStep(stepper, request, temperature, rng, z, timeline.longest())
+    steps = run_free(clock, step, step.max_steps, check_every=_CHECK_EVERY)
+    ids = step.records[:steps].cpu().numpy()
+    return ids, stepper.duration_ticks.cpu().numpy()[ids[..., 1]]
+
+
+class _FusedStep:
+    """One sampled event per piece through the fused stepper: Gumbel-max draws at the
+    stepper's temperature (argmax when greedy), a primer's events forced first."""
+
+    def __init__(
+        self,
+        stepper: FusedStepper,
+        request: Request,
+        temperature: float,
+        rng: torch.Generator | None,
+        z: torch.Tensor | None,
+        longest: int,
+    ) -> None:
+        cfg, device = stepper.config, stepper.device
+        batch = request.mode.shape[0]
+        self.stepper, self.rng, self.greedy = stepper, rng, temperature == 0
+        if z is None and cfg.z_dim:
+            # Greedy decoding takes the prior's mean, so it is deterministic even without a seed.
+            if self.greedy:
+                z = torch.zeros(batch, cfg.z_dim, device=device)
+            else:
+                z = torch.randn(batch, cfg.z_dim, generator=rng, device=device)
+        self.piece_bias = stepper.piece_bias(request.mode.to(device), request.style.to(device), z)
+        self.pitch_bias = stepper.pitch_b.expand(batch, -1).clone()
+        if request.pitch_allowed is not None:
+            self.pitch_bias.masked_fill_(~request.pitch_allowed.to(device), float("-inf"))
+        self.forced_steps = 0
+        if request.forced is not None and request.forced_len is not None:
+            self.forced, self.forced_len = request.forced.to(device), request.forced_len.to(device)
+            self.forced_steps = int(self.forced_len.max())
+        self.state = stepper.initial_state(batch)
+        self.prev = (torch.tensor(stepper.bos, device=device) + stepper.offsets[:3]).expand(batch, 3)
+        # Enough steps for the longest piece in its shortest durations, after the longest primer.
+        self.max_steps = self.forced_steps + longest // int(stepper.duration_ticks.min()) + 1
+        self.records = torch.zeros(self.max_steps, batch, 3, dtype=torch.int64, device=device)
+        self.noise = torch.zeros(0)
+
+    def __call__(self, t: int, now: Moment) -> tuple[torch.Tensor, torch.Tensor]:
+        stepper = self.stepper
+        n_pitch, n_duration = stepper.config.n_pitch, stepper.config.n_duration
+        noise = self._gumbel_noise(t)  # (B, n_pitch + n_duration + n_velocity), or None when greedy
+        ids = torch.cat((self.prev, now.conditions), 1)
+        if now.candidates is not None and now.repeat_states is not None:
+            ids = torch.cat((ids, stepper.lookback_ids(now.candidates, now.repeat_states)), 1)
+        hidden, self.state = stepper.hidden(ids, self.piece_bias, self.state, self._step_noise())
+        logits = stepper.pitch_logits(hidden, self.pitch_bias, now.candidates)
+        if noise is not None:
+            logits = logits + noise[:, :n_pitch]
+        pitch = self._forced(t, 0, logits.argmax(-1))
+        both = stepper.duration_velocity_logits(hidden, pitch, now.candidates)
+        if noise is not None:
+            both = both + noise[:, n_pitch:]
+        duration = torch.where(now.fits, both[:, :n_duration], float("-inf")).argmax(-1)
+        duration = self._forced(t, 1, duration)
+        velocity = self._forced(t, 2, both[:, n_duration:].argmax(-1))
         event = torch.stack((pitch, duration, velocity), 1)
-        records[t] = event
-        prev = event + offsets[:3]
-        if looks:
-            history.write(tick, pitch, duration, tick < end)
-            last_state = repeat_states(candidates, pitch, duration, st.none_ids[0])
-        tick = tick + dur_ticks[duration]
-        steps = t + 1
-        if steps % _CHECK_EVERY == 0 and bool((tick >= end).all()):
-            break
-    ids = records[:steps].cpu().numpy()
-    return ids, st.duration_ticks.cpu().numpy()[ids[..., 1]]
+        self.records[t] = event
+        self.prev = event + stepper.offsets[:3]
+        return pitch, duration
+
+    def _gumbel_noise(self, t: int) -> torch.Tensor | None:
+        """Step `t`'s Gumbel noise, drawn `_NOISE_BLOCK` steps at a time (before the step noise)."""
+        if self.greedy:
+            return None
+        if t % _NOISE_BLOCK == 0:
+            cfg, batch = self.stepper.config, self.prev.shape[0]
+            width = cfg.n_pitch + cfg.n_duration + cfg.n_velocity
+            u = torch.rand(_NOISE_BLOCK, batch, width, generator=self.rng, device=self.stepper.device)
+            self.noise = -torch.log(-torch.log(u.clamp_(1e-10, 1.0 - 1e-7)))
+        return self.noise[t % _NOISE_BLOCK]
+
+    def _step_noise(self) -> torch.Tensor | None:
+        """(B, step_noise) fresh noise for a model that takes it."""
+        width = self.stepper.config.step_noise
+        if not width:
+            return None
+        return torch.randn(self.prev.shape[0], width, generator=self.rng, device=self.stepper.device)
+
+    def _forced(self, t: int, column: int, chosen: torch.Tensor) -> torch.Tensor:
+        """`chosen` ids (B,), with the primer's own where step `t` is still in a piece's primer."""
+        if t >= self.forced_steps:
+            return chosen
+        return torch.where(t < self.forced_len, self.forced[:, t, column], chosen)
 
 
 # ------------------------------------------------------------------ public API
@@ -263,7 +284,7 @@ def build_request(
         ConfigError: a pitch range that leaves no pitch of the model's range.
     """
     device = generator.pitch_head.weight.device
-    timeline = stack_timelines([conditions_timeline(c) for c in conditions])
+    timeline = Timeline.stack([PieceTimeline.from_conditions(c) for c in conditions])
     mode = torch.tensor([mode_id(c.key[1]) for c in conditions])
     style = torch.tensor([style_id(c.style) for c in conditions])
     primers = [_primer_ids(vocab, c) for c in conditions]

@@ -9,7 +9,8 @@ and become a per-piece gate bias; gates are reordered (i, f, o, g) so one sigmoi
 covers three of them; temperature is folded into the head weights, the key and
 range masks into the pitch bias, and the pitch-to-duration path into a table.
 The result is the same function as :meth:`Generator.forward` (tested with
-`allclose`), at about a tenth of a millisecond per event.
+`allclose`), at about a tenth of a millisecond per event; the sampler plugs it
+into the free-running loop (:mod:`midigan.model.free_run`).
 """
 
 from __future__ import annotations
@@ -73,9 +74,10 @@ class FusedStepper:
             ]
             self.pitch_wT = (g.pitch_head.weight.T * scale).contiguous()  # (H, n_pitch)
             self.pitch_b = g.pitch_head.bias * scale
-            self.dv_wT = (g.dv_head.weight.T * scale).contiguous()  # (H, n_dur + n_vel)
-            self.dv_b = g.dv_head.bias * scale
-            self.pitch_dv = (g.pitch_out.weight @ g.dv_head.weight.T) * scale  # (n_pitch, n_dur + n_vel)
+            self.duration_velocity_wT = (g.dv_head.weight.T * scale).contiguous()  # (H, n_dur + n_vel)
+            self.duration_velocity_b = g.dv_head.bias * scale
+            # (n_pitch, n_dur + n_vel): the chosen pitch's share of the duration and velocity logits
+            self.pitch_duration_velocity = (g.pitch_out.weight @ g.dv_head.weight.T) * scale
             self.mode_rows = g.mode_in.weight @ w_ih0.T  # (n_mode, 4H)
             self.style_rows = g.style_in.weight @ w_ih0.T
             self.z_rows = None if g.z_in is None else g.z_in.weight.T @ w_ih0.T  # (z_dim, 4H)
@@ -162,18 +164,19 @@ class FusedStepper:
         padded = F.pad(logits, (0, 1))
         return padded.scatter_add_(1, candidates[..., 0], weights)[:, :-1]
 
-    def dv_logits(
+    def duration_velocity_logits(
         self, hidden: torch.Tensor, pitch: torch.Tensor, candidates: torch.Tensor | None = None
     ) -> torch.Tensor:
         """(B, n_dur + n_vel) temperature-scaled duration and velocity logits given the pitch."""
-        dv = torch.addmm(self.dv_b, hidden, self.dv_wT).add_(self.pitch_dv.index_select(0, pitch))
+        both = torch.addmm(self.duration_velocity_b, hidden, self.duration_velocity_wT)
+        both = both.add_(self.pitch_duration_velocity.index_select(0, pitch))
         if not self.lookback:
-            return dv
+            return both
         assert candidates is not None, "this model looks back: pass the candidates"
         n_lags, n_d = len(self.lookback), self.config.n_duration
         weights = torch.addmm(self.copy_duration_b, hidden, self.copy_duration_wT)
         weights = weights.add_(self.pitch_copy.index_select(0, pitch))  # (B, 2L)
         same = (candidates[..., 0] == pitch[:, None]).to(weights.dtype)
         weights = weights[:, :n_lags] + weights[:, n_lags:] * same
-        duration = F.pad(dv[:, :n_d], (0, 1)).scatter_add_(1, candidates[..., 1], weights)[:, :-1]
-        return torch.cat((duration, dv[:, n_d:]), 1)
+        duration = F.pad(both[:, :n_d], (0, 1)).scatter_add_(1, candidates[..., 1], weights)[:, :-1]
+        return torch.cat((duration, both[:, n_d:]), 1)

@@ -1,4 +1,10 @@
-"""Chord labels for the corpora: estimated from a folk melody, or read off chorale voices.
+"""Harmony read off the notes: the key of a piece, and chord labels for the corpora.
+
+**Key** (:func:`detect_key`): the candidate key whose Krumhansl-Kessler profile best
+matches the duration-weighted pitch classes, with a bonus when the tune ends on the
+tonic. It is the one key estimator: the readers use it where a source names no mode,
+the primer and the evaluation (:class:`~midigan.representations.tune.Tune`) where a
+melody has no key at all.
 
 **Folk estimator** (:func:`estimate_chords`, Essen / O'Neill / Ryan's, which carry no
 chord symbols). Each bar is one segment; bars of an even number of beats may split
@@ -34,10 +40,21 @@ score only as much as they sound, so the harmony of the beat wins.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Sequence
 
 from midigan.music import theory
 from midigan.music.score import TPQ, ChordLabel, Note, Score
+
+MAJOR_PROFILE = (6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88)
+MINOR_PROFILE = (6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17)
+"""Krumhansl-Kessler key profiles (probe-tone ratings), indexed from the tonic."""
+
+FINAL_NOTE_BONUS = 0.1
+"""Added to a key's profile correlation when the tune ends on its tonic (folk tunes usually do)."""
+
+ALL_KEYS = tuple((tonic, mode) for mode in ("major", "minor") for tonic in range(12))
+"""Every major then every minor key, tonics from C up: the candidates when nothing narrows them."""
 
 METRIC_WEIGHTS = (2.0, 1.5, 1.0)
 """Weight of a note starting on the downbeat, on another strong beat, elsewhere."""
@@ -65,6 +82,39 @@ OTHER_QUALITY_PRIOR = -0.03
 
 
 # ------------------------------------------------------------------ folk melodies
+def detect_key(score: Score, candidates: Sequence[tuple[int, str]] = ALL_KEYS) -> tuple[int, str]:
+    """The candidate key that best fits the score's notes.
+
+    Fit = Pearson correlation of the duration-weighted pitch-class histogram with the
+    Krumhansl-Kessler profile of the key, plus :data:`FINAL_NOTE_BONUS` when the
+    lowest note sounding at the end is the key's tonic. Ties keep the earlier candidate,
+    so the result is deterministic. Returns the first candidate for an empty score.
+    """
+    histogram = [0.0] * 12
+    for _, note in score.iter_notes():
+        histogram[note.pitch % 12] += note.duration
+    if not any(histogram):
+        return candidates[0]
+    last = score.last_offset
+    final_notes = [n for _, n in score.iter_notes() if n.offset == last]
+    final_pc = min(final_notes, key=lambda n: n.pitch).pitch % 12 if final_notes else None
+    best, best_fit = candidates[0], -math.inf
+    for tonic, mode in candidates:
+        profile = MAJOR_PROFILE if mode == "major" else MINOR_PROFILE
+        rotated = [profile[(pc - tonic) % 12] for pc in range(12)]
+        fit = _correlation(histogram, rotated) + (FINAL_NOTE_BONUS if final_pc == tonic else 0.0)
+        if fit > best_fit + 1e-12:
+            best, best_fit = (tonic, mode), fit
+    return best
+
+
+def _correlation(xs: list[float], ys: list[float]) -> float:
+    mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
+    cov = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True))
+    var = math.sqrt(sum((x - mean_x) ** 2 for x in xs) * sum((y - mean_y) ** 2 for y in ys))
+    return cov / var if var else 0.0
+
+
 def estimate_chords(score: Score, track: int = 0) -> list[ChordLabel]:
     """Per-bar (or half-bar) chord labels for the melody in `score.tracks[track]`.
 

@@ -13,9 +13,10 @@ leading rest, so barlines always fall on whole bars from tick 0.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+import itertools
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Protocol, TypeVar
 
 TPQ = 12
 """Ticks per quarter note of every :class:`Score`."""
@@ -81,11 +82,17 @@ class Meter:
 
 @dataclass(frozen=True)
 class KeySignature:
-    """Key from `tick` on: tonic pitch class (0 = C) and mode ('major' or 'minor')."""
+    """Key from `tick` on: tonic pitch class (0 = C) and mode ('major' or 'minor').
+
+    `spelling` is how the tonic is written when a user or a source named it ('Db', 'D#'),
+    for notation and summaries; None = the usual spelling. Equality and MIDI ignore it
+    (MIDI keys are by pitch class), so Db and C# major still compare equal.
+    """
 
     tick: int
     tonic: int
     mode: str = "major"
+    spelling: str | None = field(default=None, compare=False)
 
     @property
     def name(self) -> str:
@@ -110,6 +117,49 @@ class ChordLabel:
         from midigan.music.theory import chord_symbol
 
         return chord_symbol(self.root, self.quality)
+
+
+def iter_bars(meters: Sequence[Meter]) -> Iterator[tuple[int, int, Meter]]:
+    """Every bar from tick 0 on, without end: `(start tick, end tick, meter of the bar)`.
+
+    The one barline walk (:meth:`Score.bar_starts` and :func:`bar_grid` read it). Bars
+    follow the meter map, sorted here (4/4 when empty); a meter change that does not sit
+    on a barline starts a new bar where it stands.
+    """
+    ordered = sorted(meters, key=lambda m: m.tick) or [Meter(0, 4, 4)]
+    start, index = 0, 0
+    while True:
+        while index + 1 < len(ordered) and ordered[index + 1].tick <= start:
+            index += 1
+        end = start + ordered[index].bar_ticks
+        if index + 1 < len(ordered) and start < ordered[index + 1].tick < end:
+            end = ordered[index + 1].tick
+        yield start, end, ordered[index]
+        start = end
+
+
+def bar_grid(meters: Sequence[Meter], bar_count: int) -> tuple[list[int], list[Meter]]:
+    """The first `bar_count` bars: their `bar_count + 1` barline ticks from 0, and each bar's meter."""
+    bars = list(itertools.islice(iter_bars(meters), max(bar_count, 0)))
+    return [0, *(end for _, end, _ in bars)], [meter for _, _, meter in bars]
+
+
+class _Change(Protocol):
+    @property
+    def tick(self) -> int: ...
+
+
+_C = TypeVar("_C", bound=_Change)
+
+
+def _in_force(changes: Sequence[_C], tick: int) -> _C | None:
+    """The last entry of a map sorted by tick that starts at or before `tick` (None: none yet)."""
+    current = None
+    for change in changes:
+        if change.tick > tick:
+            break
+        current = change
+    return current
 
 
 @dataclass
@@ -161,29 +211,16 @@ class Score:
         return next((s for s in starts if s >= last), starts[-1]) if last else 0
 
     def meter_at(self, tick: int) -> Meter:
-        """The meter in force at `tick`."""
-        current = self.meters[0]
-        for meter in self.meters:
-            if meter.tick > tick:
-                break
-            current = meter
-        return current
+        """The meter in force at `tick` (the first meter rules before it starts)."""
+        return _in_force(self.meters, tick) or self.meters[0]
 
     def key_at(self, tick: int) -> KeySignature | None:
-        current = None
-        for key in self.keys:
-            if key.tick > tick:
-                break
-            current = key
-        return current
+        """The key in force at `tick`, or None before the first key signature."""
+        return _in_force(self.keys, tick)
 
     def chord_at(self, tick: int) -> ChordLabel | None:
-        current = None
-        for chord in self.chords:
-            if chord.tick > tick:
-                break
-            current = chord
-        return current
+        """The chord label in force at `tick`, or None before the first label."""
+        return _in_force(self.chords, tick)
 
     def bar_starts(self, until: int | None = None) -> list[int]:
         """Ticks of every barline from 0 up to and including the first one >= `until`.
@@ -193,17 +230,10 @@ class Score:
         """
         until = self.end if until is None else until
         starts = [0]
-        meters = sorted(self.meters, key=lambda m: m.tick) or [Meter(0, 4, 4)]
-        index = 0
-        while starts[-1] < until:
-            tick = starts[-1]
-            while index + 1 < len(meters) and meters[index + 1].tick <= tick:
-                index += 1
-            step = meters[index].bar_ticks
-            nxt = tick + step
-            if index + 1 < len(meters) and tick < meters[index + 1].tick < nxt:
-                nxt = meters[index + 1].tick
-            starts.append(nxt)
+        for start, end, _ in iter_bars(self.meters):
+            if start >= until:
+                break
+            starts.append(end)
         return starts
 
     @property
@@ -238,25 +268,3 @@ class Score:
             for c in out.chords
         ]
         return out
-
-    # ----------------------------------------------------------------- files
-    def save(self, path: str | Path) -> Path:
-        """Write the score; the format follows the extension (.mid/.midi, .musicxml/.xml).
-
-        The file is written to a temporary name and renamed, so a failure never
-        leaves a half-written file. Returns the path written.
-        """
-        from midigan.io import save_score
-
-        return save_score(self, path)
-
-
-def load(path: str | Path) -> Score:
-    """Read a MIDI (type 0 or 1), ABC or MusicXML file into a :class:`Score`.
-
-    Raises:
-        MidiReadError: the file is missing, empty, truncated or not music.
-    """
-    from midigan.io import load_score
-
-    return load_score(path)

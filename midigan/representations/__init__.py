@@ -10,10 +10,11 @@ Importing this package does not import torch.
 
 from __future__ import annotations
 
-from midigan.representations.events import EventConfig, EventTokens
+from midigan.representations.event_vocab import EventConfig, TokenVocab
+from midigan.representations.events import EventTokens
 from midigan.representations.pianoroll import PianoRoll
-from midigan.representations.streams import REST, NoteStreams, StreamVocab, condition_track
-from midigan.representations.vocab import TokenVocab
+from midigan.representations.stream_vocab import StreamVocab
+from midigan.representations.streams import REST, NoteStreams, condition_track
 
 __all__ = [
     "REST",

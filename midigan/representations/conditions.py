@@ -1,10 +1,10 @@
-"""What a user asks of a generated piece, and the integer ids the model sees for it.
+"""What a user asks of a generated piece: :class:`Conditions`.
 
-The model is conditioned per event on the chord at the onset, the position in the
-bar, the bars remaining, the meter, and per piece on mode and style. This module
-owns those id spaces (so the data pipeline, the sampler and the evaluation agree
-on them) and :class:`Conditions`, the request a user makes: bars, meter, key,
-chord progression, style, tempo and an optional primer melody.
+A request names bars, meter, key, chord progression, style, tempo and an optional
+primer melody; the ids the model sees for them are in :mod:`midigan.representations.ids`.
+A request fixes a melody's timeline before any note exists, so it can stand in for a
+melody as the template of a :class:`~midigan.representations.streams.NoteStreams`
+(:meth:`Conditions.streams_template`).
 
 No torch here: conditions are part of the data layer.
 """
@@ -12,109 +12,18 @@ No torch here: conditions are part of the data layer.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+
+import numpy as np
 
 from midigan.errors import ConfigError, TheoryError
 from midigan.music import theory
-from midigan.music.score import TPQ, ChordLabel
-
-if TYPE_CHECKING:
-    from midigan.representations.streams import NoteStreams
-
-STYLES = ("folk", "irish", "fiddle", "chorale")
-"""Corpus collections the model knows: Essen, O'Neill's 1850, Ryan's Mammoth, Bach chorales."""
-
-METER_NAMES = (*theory.METERS, "other")
-"""Meter vocabulary: meter id = index; every meter not named maps to 'other'."""
-
-CHORD_QUALITY_NAMES = tuple(theory.CHORD_QUALITIES)
-"""Chord qualities in id order (11)."""
-
-N_CHORDS = 1 + 12 * len(CHORD_QUALITY_NAMES)
-"""Chord ids: 0 = no chord, else 1 + root * 11 + quality index."""
-
-MAX_POSITION = 96
-"""Position-in-bar ids 0..95 (ticks from the barline; 12/8 = 72 ticks fits). Longer bars clip."""
-
-MAX_BARS_REMAINING = 32
-"""Bars-remaining ids are clipped to 1..32: beyond 32 bars the cadence is far away anyway."""
+from midigan.music.score import TPQ, ChordLabel, KeySignature, Meter, Tempo
+from midigan.representations.ids import MODES, Chord, chord_id, mode_id, shift_to_c, style_id
+from midigan.representations.streams import NoteStreams
 
 MIN_QPM, MAX_QPM = 20.0, 400.0
 MAX_BARS = 512
-
-_MODES = ("major", "minor")
-_OTHER_METER = len(METER_NAMES) - 1
-
-Chord = tuple[int | None, str]
-
-
-def chord_id(root: int | None, quality: str) -> int:
-    """Id of a chord: 0 for no chord (`root=None`), else `1 + root * 11 + quality index`.
-
-    Raises:
-        TheoryError: unknown quality or a root outside 0-11.
-    """
-    if root is None:
-        return 0
-    if quality not in theory.CHORD_QUALITIES:
-        raise TheoryError(f"unknown chord quality {quality!r}: use one of {', '.join(CHORD_QUALITY_NAMES)}")
-    if not 0 <= root <= 11:
-        raise TheoryError(f"chord root must be a pitch class 0-11 (got {root})")
-    return 1 + root * len(CHORD_QUALITY_NAMES) + CHORD_QUALITY_NAMES.index(quality)
-
-
-def chord_from_id(i: int) -> Chord:
-    """Inverse of :func:`chord_id`; id 0 gives `(None, 'maj')`.
-
-    Raises:
-        TheoryError: `i` outside 0..N_CHORDS-1.
-    """
-    if not 0 <= i < N_CHORDS:
-        raise TheoryError(f"chord id must be in 0..{N_CHORDS - 1} (got {i})")
-    if i == 0:
-        return None, "maj"
-    root, quality = divmod(int(i) - 1, len(CHORD_QUALITY_NAMES))
-    return root, CHORD_QUALITY_NAMES[quality]
-
-
-def meter_id(numerator: int, denominator: int) -> int:
-    """Index of `n/d` in :data:`METER_NAMES`; meters not named there get the 'other' id."""
-    name = f"{numerator}/{denominator}"
-    return METER_NAMES.index(name) if name in METER_NAMES[:-1] else _OTHER_METER
-
-
-def mode_id(mode: str) -> int:
-    """'major' -> 0, 'minor' -> 1.
-
-    Raises:
-        TheoryError: any other mode name.
-    """
-    if mode not in _MODES:
-        raise TheoryError(f"unknown mode {mode!r}: use 'major' or 'minor'")
-    return _MODES.index(mode)
-
-
-def style_id(style: str | None) -> int:
-    """Index of `style` in :data:`STYLES`; None means 'folk' (id 0).
-
-    Raises:
-        TheoryError: a style name midigan does not know.
-    """
-    if style is None:
-        return 0
-    if style not in STYLES:
-        raise TheoryError(f"unknown style {style!r}: use one of {', '.join(STYLES)}")
-    return STYLES.index(style)
-
-
-def shift_to_c(tonic: int | None) -> int:
-    """Semitones to add to reach tonic C, in -5..+6 (0 when the key is unknown)."""
-    if tonic is None:
-        return 0
-    shift = (-tonic) % 12
-    return shift - 12 if shift > 6 else shift
 
 
 @dataclass(frozen=True)
@@ -130,7 +39,7 @@ class Conditions:
         key: `(tonic pitch class, mode)`.
         chords: per bar, the chords splitting it evenly; the bars cycle over the
             piece; `()` means no chords.
-        style: a name from :data:`STYLES`, or None (treated as 'folk').
+        style: a name from :data:`~midigan.representations.ids.STYLES`, or None (treated as 'folk').
         qpm: tempo in quarter notes per minute (20..400).
         primer: a melody to continue (in the requested key), or None. Not part of
             equality or hashing (it holds arrays).
@@ -148,45 +57,6 @@ class Conditions:
         object.__setattr__(self, "meter", tuple(self.meter))
         object.__setattr__(self, "key", tuple(self.key))
         object.__setattr__(self, "chords", tuple(tuple(tuple(c) for c in bar) for bar in self.chords))
-
-    @classmethod
-    def from_text(
-        cls,
-        bars: int,
-        meter: str | tuple[int, int] = "4/4",
-        key: str | tuple[int, str] = "C",
-        chords: str | Sequence[str] | None = None,
-        style: str | None = None,
-        qpm: float = 120.0,
-        primer: NoteStreams | None = None,
-    ) -> Conditions:
-        """Build and validate conditions from the names a user types.
-
-        Args:
-            bars: number of bars.
-            meter: '6/8' or `(6, 8)`.
-            key: 'Am', 'F#' or `(9, 'minor')`.
-            chords: 'C G | Am F' (bars split by '|'), 'C G Am F' (one chord a bar),
-                a list of symbols (one a bar), or None for no chords.
-            style: a name from :data:`STYLES` or None.
-            qpm: tempo.
-            primer: a melody to continue.
-
-        Raises:
-            TheoryError: an unknown meter, key or chord name.
-            ConfigError: a value out of range.
-        """
-        meter_tuple = theory.parse_meter(meter) if isinstance(meter, str) else tuple(meter)
-        key_tuple = theory.parse_key(key) if isinstance(key, str) else tuple(key)
-        if chords is None:
-            progression: list[list[Chord]] = []
-        elif isinstance(chords, str):
-            progression = theory.parse_progression(chords)
-        else:
-            progression = [[theory.parse_chord(symbol)] for symbol in chords]
-        made = cls(bars, meter_tuple, key_tuple, progression, style, qpm, primer)  # type: ignore[arg-type]
-        made.validate()
-        return made
 
     # ------------------------------------------------------------- timeline
     def bar_ticks(self) -> int:
@@ -233,6 +103,34 @@ class Conditions:
                 labels.append(ChordLabel(bar * bar_ticks + j * slot, root, quality))
         return labels
 
+    def streams_template(self) -> NoteStreams:
+        """The melody this request describes, with no events yet: its bars, meter, key, tempo,
+        style and chords (roots moved to C with the melody), for a generated melody to take.
+
+        Raises:
+            TheoryError: an unknown mode or style.
+        """
+        tonic, mode = self.key
+        no_events = np.zeros(0, dtype=np.int16)
+        return NoteStreams(
+            pitch=no_events,
+            duration=np.zeros(0, dtype=np.int32),
+            velocity=no_events,
+            onset=np.zeros(0, dtype=np.int32),
+            chord=no_events,
+            position=no_events,
+            bars_remaining=no_events,
+            meter=no_events,
+            mode=mode_id(mode),
+            style=style_id(self.style),
+            shift=shift_to_c(tonic),
+            bar_count=self.bars,
+            meters=[Meter(0, *self.meter)],
+            tempos=[Tempo(0, float(self.qpm))],
+            key=KeySignature(0, tonic, mode),
+            chord_labels=self.chord_labels(),
+        )
+
     # ----------------------------------------------------------- validation
     def validate(self) -> None:
         """Check every field; the message names the argument at fault.
@@ -251,7 +149,7 @@ class Conditions:
         tonic, mode = self.key
         if not isinstance(tonic, numbers.Integral) or not 0 <= tonic <= 11:
             raise TheoryError(f"key tonic must be a pitch class 0-11 (got {tonic!r})")
-        if mode not in _MODES:
+        if mode not in MODES:
             raise TheoryError(f"key mode must be 'major' or 'minor' (got {mode!r})")
         for bar_index, bar in enumerate(self.chords):
             if not bar:

@@ -38,8 +38,7 @@ import numpy as np
 
 from midigan.errors import TokenGrammarError
 from midigan.music.score import ChordLabel, KeySignature, Meter, Note, Score, Tempo, Track
-from midigan.representations.conditions import chord_from_id, chord_id
-from midigan.representations.vocab import (
+from midigan.representations.event_vocab import (
     BAR,
     BOS,
     CHORD,
@@ -59,6 +58,7 @@ from midigan.representations.vocab import (
     EventConfig,
     TokenVocab,
 )
+from midigan.representations.ids import chord_from_id, chord_id
 
 __all__ = ["EventConfig", "EventTokens", "TokenVocab"]
 
@@ -227,15 +227,15 @@ class _Encoder:
         self.add(stops[cut], self.CUT, self.base[POSITION] + lengths[cut])
 
     def _tempos(self) -> np.ndarray:
-        c = self.vocab.config
+        config = self.vocab.config
         tempos = self.score.tempos
         ticks = np.asarray([t.tick for t in tempos], dtype=np.int64)
         qpm = np.rint(np.asarray([t.qpm for t in tempos], dtype=np.float64)).astype(np.int64)
-        if len(qpm) and (qpm.min() < c.min_qpm or qpm.max() > c.max_qpm):
-            warnings.warn(f"tempo clipped to {c.min_qpm}-{c.max_qpm} qpm for tokens", stacklevel=4)
+        if len(qpm) and (qpm.min() < config.min_qpm or qpm.max() > config.max_qpm):
+            warnings.warn(f"tempo clipped to {config.min_qpm}-{config.max_qpm} qpm for tokens", stacklevel=4)
         keep = self._inside(ticks)
-        ticks, qpm = ticks[keep], np.clip(qpm[keep], c.min_qpm, c.max_qpm)
-        self.add(ticks, self.TEMPO_CLS, self.base[TEMPO] + qpm - c.min_qpm, order=np.arange(len(ticks)))
+        ticks, qpm = ticks[keep], np.clip(qpm[keep], config.min_qpm, config.max_qpm)
+        self.add(ticks, self.TEMPO_CLS, self.base[TEMPO] + qpm - config.min_qpm, order=np.arange(len(ticks)))
         return ticks
 
     def _keys(self) -> np.ndarray:
@@ -278,11 +278,11 @@ class _Encoder:
         rank = np.arange(len(onset))
         switch = np.ones(len(onset), dtype=bool)
         switch[1:] = track[1:] != track[:-1]
-        b = self.base
-        self.add(onset[switch], self.NOTE_CLS, b[TRACK] + track[switch], order=rank[switch], slot=0)
-        self.add(onset, self.NOTE_CLS, b[PITCH] + np.clip(pitch, 0, 127), order=rank, slot=1)
-        self.add(onset, self.NOTE_CLS, b[DURATION] + np.clip(duration, 1, limit) - 1, order=rank, slot=2)
-        self.add(onset, self.NOTE_CLS, b[VELOCITY] + np.clip(velocity, 1, 127) - 1, order=rank, slot=3)
+        base = self.base
+        self.add(onset[switch], self.NOTE_CLS, base[TRACK] + track[switch], order=rank[switch], slot=0)
+        self.add(onset, self.NOTE_CLS, base[PITCH] + np.clip(pitch, 0, 127), order=rank, slot=1)
+        self.add(onset, self.NOTE_CLS, base[DURATION] + np.clip(duration, 1, limit) - 1, order=rank, slot=2)
+        self.add(onset, self.NOTE_CLS, base[VELOCITY] + np.clip(velocity, 1, 127) - 1, order=rank, slot=3)
         return onset
 
 

@@ -1,115 +1,96 @@
-"""`NoteStreams`: the model's view of one melody (class ids: `StreamVocab`, re-exported from `vocab`).
+"""`NoteStreams`: the model's view of one melody (class ids: :mod:`~midigan.representations.stream_vocab`).
 
 A melody becomes a sequence of events that tile the piece from tick 0 to the last
 barline with no gaps: rests are events too. Each event has three streams the model
 predicts (pitch or rest, duration, velocity) and the conditions it is given (chord at
 the onset, position in the bar, bars remaining, meter). The conditions are a pure
-function of the durations and the piece's timeline (:func:`condition_track`): the
-sampler mirrors that function in torch, so a generated melody is conditioned on its
-own timeline exactly as a training melody is.
+function of the durations and the piece's *timeline* — its barlines, the meter of each
+bar and its chord changes — (:func:`condition_track`): the sampler mirrors that function
+in torch, so a generated melody is conditioned on its own timeline exactly as a training
+melody is. A generated melody takes its timeline and per-piece fields from a template:
+another NoteStreams, or a request that describes one (:class:`StreamsTemplate`).
 
 Pitches are moved so the tonic is C (`shift` semitones, -5..+6); chord ids move
 with them, while `chord_labels`, `key` and :meth:`NoteStreams.to_score` stay in the
 original key. Positions and bars remaining are stored raw (ticks, bars);
-:meth:`StreamVocab.encode` clips them to the model's id ranges
-(:data:`~midigan.representations.conditions.MAX_POSITION`,
-:data:`~midigan.representations.conditions.MAX_BARS_REMAINING`).
+:meth:`~midigan.representations.stream_vocab.StreamVocab.encode` clips them to the model's id
+ranges (:data:`~midigan.representations.ids.MAX_POSITION`,
+:data:`~midigan.representations.ids.MAX_BARS_REMAINING`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from midigan.errors import ConfigError
-from midigan.music.score import ChordLabel, KeySignature, Meter, Note, Score, Tempo, Track
-from midigan.representations.conditions import (
-    Conditions,
-    chord_id,
-    meter_id,
-    mode_id,
-    shift_to_c,
-    style_id,
-)
-from midigan.representations.vocab import ALWAYS_DURATIONS, REST, StreamVocab
+from midigan.music.melody import extract_melody
+from midigan.music.score import ChordLabel, KeySignature, Meter, Note, Score, Tempo, Track, bar_grid
+from midigan.representations.ids import meter_id, mode_id, shift_to_c, shifted_chord_ids, style_id
+
+REST = -1
+"""Pitch value of a rest event in :class:`NoteStreams`."""
+
+
+class StreamsTemplate(Protocol):
+    """What fixes a melody's timeline and per-piece fields before its events are known.
+
+    A :class:`NoteStreams` is its own template; a request
+    (:class:`~midigan.representations.conditions.Conditions`) gives the melody it describes.
+    """
+
+    def streams_template(self) -> NoteStreams: ...
 
 
 # ----------------------------------------------------------------- timeline
-def bar_timeline(meters: list[Meter], bar_count: int) -> tuple[np.ndarray, list[Meter]]:
-    """Barline ticks (`bar_count + 1` of them) and the meter of each bar.
-
-    Follows :meth:`Score.bar_starts`: a meter change inside a bar starts a new bar.
-    """
-    ordered = sorted(meters, key=lambda m: m.tick) or [Meter(0, 4, 4)]
-    starts, per_bar, index = [0], [], 0
-    while len(starts) <= bar_count:
-        tick = starts[-1]
-        while index + 1 < len(ordered) and ordered[index + 1].tick <= tick:
-            index += 1
-        following = ordered[index + 1].tick if index + 1 < len(ordered) else None
-        nxt = tick + ordered[index].bar_ticks
-        if following is not None and tick < following < nxt:
-            nxt = following
-        starts.append(nxt)
-        per_bar.append(ordered[index])
-    return np.asarray(starts, dtype=np.int64), per_bar
-
-
 @dataclass(frozen=True)
 class _Timeline:
-    """Everything conditions depend on besides the durations."""
+    """Everything the conditions depend on besides the durations: barlines, meters, chords."""
 
-    starts: np.ndarray  # (bars + 1,) barline ticks
-    meter_ids: np.ndarray  # (bars,) meter id per bar
+    bar_starts: np.ndarray  # (bars + 1,) barline ticks
+    bar_meter_ids: np.ndarray  # (bars,) meter id per bar
     chord_ticks: np.ndarray  # (C,) label ticks, sorted
     chord_ids: np.ndarray  # (C,) chord ids, transposed by the shift
 
     @classmethod
     def build(cls, meters: list[Meter], bar_count: int, labels: list[ChordLabel], shift: int) -> _Timeline:
-        starts, per_bar = bar_timeline(meters, bar_count)
+        bar_starts, bar_meters = bar_grid(meters, bar_count)
         ordered = sorted(labels, key=lambda c: c.tick)
-        ids = [chord_id(None if c.root is None else (c.root + shift) % 12, c.quality) for c in ordered]
         return cls(
-            starts,
-            np.asarray([meter_id(m.numerator, m.denominator) for m in per_bar], dtype=np.int64),
+            np.asarray(bar_starts, dtype=np.int64),
+            np.asarray([meter_id(m.numerator, m.denominator) for m in bar_meters], dtype=np.int64),
             np.asarray([c.tick for c in ordered], dtype=np.int64),
-            np.asarray(ids, dtype=np.int64),
+            np.asarray(shifted_chord_ids(ordered, shift), dtype=np.int64),
         )
 
     @classmethod
-    def of(cls, template: NoteStreams | Conditions) -> _Timeline:
-        if isinstance(template, Conditions):
-            meter = Meter(0, *template.meter)
-            shift = shift_to_c(template.key[0])
-            return cls.build([meter], template.bars, template.chord_labels(), shift)
-        return cls.build(template.meters, template.bar_count, template.chord_labels, template.shift)
+    def of(cls, template: StreamsTemplate) -> _Timeline:
+        streams = template.streams_template()
+        return cls.build(streams.meters, streams.bar_count, streams.chord_labels, streams.shift)
 
-    @property
-    def total(self) -> int:
-        return int(self.starts[-1])
-
-    def conditions(self, durations: np.ndarray) -> dict[str, np.ndarray]:
+    def condition_track(self, durations: np.ndarray) -> dict[str, np.ndarray]:
+        """See :func:`condition_track`."""
         durations = np.asarray(durations, dtype=np.int64)
         onset = np.cumsum(durations) - durations
-        n_bars = len(self.starts) - 1
-        bar = np.clip(np.searchsorted(self.starts, onset, side="right") - 1, 0, max(n_bars - 1, 0))
+        n_bars = len(self.bar_starts) - 1
+        bar = np.clip(np.searchsorted(self.bar_starts, onset, side="right") - 1, 0, max(n_bars - 1, 0))
         chord = np.zeros_like(onset)
         if len(self.chord_ids):
             label = np.searchsorted(self.chord_ticks, onset, side="right") - 1
             chord = np.where(label >= 0, self.chord_ids[np.maximum(label, 0)], 0)
-        meter = self.meter_ids[bar] if n_bars else np.zeros_like(onset)
+        meter = self.bar_meter_ids[bar] if n_bars else np.zeros_like(onset)
         return {
             "onset": onset.astype(np.int32),
-            "position": (onset - self.starts[bar]).astype(np.int16),
+            "position": (onset - self.bar_starts[bar]).astype(np.int16),
             "bars_remaining": np.maximum(n_bars - bar, 1).astype(np.int16),
             "chord": chord.astype(np.int16),
             "meter": np.asarray(meter, dtype=np.int16),
         }
 
 
-def condition_track(durations: np.ndarray, conditions: Conditions | NoteStreams) -> dict[str, np.ndarray]:
+def condition_track(durations: np.ndarray, template: StreamsTemplate) -> dict[str, np.ndarray]:
     """The condition timeline a sequence of event durations implies.
 
     This is the reference the model's sampler mirrors in torch. Onsets are the
@@ -121,13 +102,13 @@ def condition_track(durations: np.ndarray, conditions: Conditions | NoteStreams)
 
     Args:
         durations: `(N,)` event lengths in ticks.
-        conditions: the request (or a melody whose timeline to follow).
+        template: the request (or a melody) whose timeline to follow.
 
     Returns:
         Arrays `onset` (int32), `position`, `bars_remaining`, `chord`, `meter` (int16),
         raw, not clipped to the model's id ranges.
     """
-    return _Timeline.of(conditions).conditions(durations)
+    return _Timeline.of(template).condition_track(durations)
 
 
 # ---------------------------------------------------------------- streams
@@ -144,7 +125,7 @@ class NoteStreams:
         position: `(N,)` int16 ticks from the barline of the bar holding the onset.
         bars_remaining: `(N,)` int16 bars left including the current one (>= 1).
         meter: `(N,)` int16 meter id at the onset.
-        mode, style: ids (:func:`~midigan.representations.conditions.mode_id`, `style_id`).
+        mode, style: ids (:func:`~midigan.representations.ids.mode_id`, `style_id`).
         shift: semitones added to reach tonic C (undo with `-shift`).
         bar_count: number of bars tiled.
         meters, tempos: the piece's maps (original ticks).
@@ -174,11 +155,15 @@ class NoteStreams:
 
     def total_ticks(self) -> int:
         """Length of the piece in ticks (the last barline)."""
-        return int(bar_timeline(self.meters, self.bar_count)[0][-1])
+        return int(self.bar_starts()[-1])
 
     def bar_starts(self) -> np.ndarray:
         """Barline ticks, `bar_count + 1` of them."""
-        return bar_timeline(self.meters, self.bar_count)[0]
+        return np.asarray(bar_grid(self.meters, self.bar_count)[0], dtype=np.int64)
+
+    def streams_template(self) -> NoteStreams:
+        """A melody is its own template (:class:`StreamsTemplate`): its events are ignored."""
+        return self
 
     def pitches_in_key(self) -> np.ndarray:
         """Pitches moved back to the original key (`pitch - shift`); rests stay :data:`REST`."""
@@ -191,14 +176,15 @@ class NoteStreams:
         pitch: np.ndarray,
         duration: np.ndarray,
         velocity: np.ndarray,
-        template: NoteStreams | Conditions,
+        template: StreamsTemplate,
     ) -> NoteStreams:
         """Streams from the three predicted streams; conditions and metadata from `template`.
 
         The conditions are recomputed with :func:`condition_track`. Events are taken
-        as given (see :meth:`StreamVocab.decode` for fitting them to the bars).
+        as given (see :meth:`~midigan.representations.stream_vocab.StreamVocab.decode`
+        for fitting them to the bars).
         """
-        return cls._assemble(pitch, duration, velocity, _meta_of(template))
+        return cls._assemble(pitch, duration, velocity, _meta_of(template.streams_template()))
 
     @classmethod
     def _assemble(
@@ -208,7 +194,7 @@ class NoteStreams:
         duration = np.asarray(duration, dtype=np.int32)
         velocity = np.where(pitch == REST, 0, np.asarray(velocity)).astype(np.int16)
         timeline = _Timeline.build(meta["meters"], meta["bar_count"], meta["chord_labels"], meta["shift"])
-        return cls(pitch, duration, velocity, **timeline.conditions(duration), **meta)
+        return cls(pitch, duration, velocity, **timeline.condition_track(duration), **meta)
 
     @classmethod
     def from_score(
@@ -218,7 +204,7 @@ class NoteStreams:
 
         Args:
             score: the piece.
-            style: corpus collection name (see :data:`~midigan.representations.conditions.STYLES`).
+            style: corpus collection name (see :data:`~midigan.representations.ids.STYLES`).
             to_c: move pitches and chord ids so the key at tick 0 has tonic C.
             melody_track: take this track (made monophonic) instead of the melody rule
                 of :func:`midigan.music.melody.extract_melody`.
@@ -227,8 +213,6 @@ class NoteStreams:
             TheoryError: unknown style.
             IndexError: `melody_track` out of range.
         """
-        from midigan.music.melody import extract_melody
-
         starts = score.bar_starts()
         total = starts[-1]
         key = score.key_at(0)
@@ -305,20 +289,8 @@ class NoteStreams:
         return NoteStreams.from_events(pitch, last - first, velocity, template)
 
 
-def _meta_of(template: NoteStreams | Conditions) -> dict[str, Any]:
-    """The per-piece fields of a NoteStreams, from a request or from another melody."""
-    if isinstance(template, Conditions):
-        tonic, mode = template.key
-        return {
-            "mode": mode_id(mode),
-            "style": style_id(template.style),
-            "shift": shift_to_c(tonic),
-            "bar_count": template.bars,
-            "meters": [Meter(0, *template.meter)],
-            "tempos": [Tempo(0, float(template.qpm))],
-            "key": KeySignature(0, tonic, mode),
-            "chord_labels": template.chord_labels(),
-        }
+def _meta_of(template: NoteStreams) -> dict[str, Any]:
+    """The per-piece fields of a NoteStreams, for another melody to take."""
     return {
         "mode": template.mode,
         "style": template.style,
@@ -365,4 +337,4 @@ def _rebase(changes: list, lo: int, hi: int, fallback: bool) -> list:
     return [replace(c, tick=max(c.tick - lo, 0)) for c in in_force + inside]
 
 
-__all__ = ["ALWAYS_DURATIONS", "REST", "NoteStreams", "StreamVocab", "bar_timeline", "condition_track"]
+__all__ = ["REST", "NoteStreams", "StreamsTemplate", "condition_track"]

@@ -26,62 +26,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from midigan.corpus.build import split_of  # a plain folder splits by the builder's hash rule
+from midigan.corpus.manifest import SPLITS, CorpusEntry, corpus_entries
 from midigan.errors import ConfigError, MidiganError
-from midigan.model.conditioning import PieceTimeline, Timeline, stack_timelines, streams_timeline
+from midigan.model.conditioning import PieceTimeline, Timeline
 from midigan.model.lookback import piece_lookback
-from midigan.representations.streams import NoteStreams, StreamVocab
+from midigan.representations.stream_vocab import StreamVocab
+from midigan.representations.streams import NoteStreams
+from midigan.train.batch import Batch
 
 log = logging.getLogger(__name__)
 
 TOKENIZER_VERSION = 1  # bump when the cached arrays would change for the same files
-SPLITS = ("train", "valid", "test")
 EVENT_COLUMNS = ("pitch", "duration", "velocity", "chord", "position", "bars_remaining", "meter")
-
-
-@dataclass(frozen=True)
-class CorpusEntry:
-    """One file of a corpus."""
-
-    id: str
-    path: Path
-    style: str | None
-    split: str
-
-
-def corpus_entries(folder: str | Path) -> list[CorpusEntry]:
-    """The files of a corpus folder, sorted by id.
-
-    Raises:
-        ConfigError: not a folder, a malformed manifest, or no MIDI files at all.
-    """
-    from midigan.io import MIDI_SUFFIXES
-    from midigan.representations.conditions import STYLES
-
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise ConfigError(f"corpus {folder}: not a folder; give corpora/ or a folder of MIDI files")
-    manifest = folder / "manifest.jsonl"
-    entries: list[CorpusEntry] = []
-    if manifest.exists():
-        for number, line in enumerate(manifest.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                style = row.get("style") if row.get("style") in STYLES else None
-                entries.append(CorpusEntry(str(row["id"]), folder / row["path"], style, str(row["split"])))
-            except (json.JSONDecodeError, KeyError, TypeError) as e:
-                raise ConfigError(
-                    f"{manifest}:{number}: not a manifest row with id, path and split ({e})"
-                ) from e
-    else:
-        for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in MIDI_SUFFIXES):
-            name = path.relative_to(folder).as_posix()
-            entries.append(CorpusEntry(name, path, None, split_of(name)))
-    if not entries:
-        raise ConfigError(f"corpus {folder}: no MIDI files found")
-    return sorted(entries, key=lambda e: e.id)
 
 
 def fingerprint(entries: list[CorpusEntry], coverage: float) -> str:
@@ -164,6 +120,10 @@ class TokenizedCorpus:
             cache[lags] = (candidates, states)
         return cache[lags]
 
+    def timeline(self, windows: list[Window]) -> Timeline:
+        """The batched timeline of the windows' pieces (the free-running loop follows it)."""
+        return Timeline.stack([self.timelines[w.piece] for w in windows])
+
     # ------------------------------------------------------------- storage
     def save(self, path: Path) -> Path:
         """Write as one .npz of plain arrays, atomically."""
@@ -218,11 +178,11 @@ def read_streams(entry: CorpusEntry) -> NoteStreams:
     Raises:
         MidiganError: unreadable file or no melody.
     """
-    from midigan.io import load_score
+    from midigan.io import read_score
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # quantization notes are expected on user MIDI
-        score = load_score(entry.path)
+        score = read_score(entry.path)
     return NoteStreams.from_score(score, style=entry.style, to_c=True)
 
 
@@ -273,7 +233,7 @@ def tokenize(
         mode=np.array([e["mode"] for e in encoded], dtype=np.int64),
         style=np.array([e["style"] for e in encoded], dtype=np.int64),
         split=np.array([SPLITS.index(entry.split) for entry, _ in parsed], dtype=np.int64),
-        timelines=[streams_timeline(s) for _, s in parsed],
+        timelines=[PieceTimeline.from_streams(s) for _, s in parsed],
         ids=np.array([entry.id for entry, _ in parsed]),
     )
 
@@ -352,19 +312,14 @@ def collate(
     bos: tuple[int, int, int],
     lags: tuple[int, ...] = (),
     history: bool = False,
-) -> dict[str, torch.Tensor]:
-    """Tensors of a batch (CPU): targets, conditions, mask, previous event, piece ids, start ticks.
+) -> Batch:
+    """The tensors of a batch of windows (on the CPU).
 
     Args:
-        lags: a lookback model's lags: adds each event's candidates and repeat inputs.
+        lags: a lookback model's lags: adds each event's `candidates` and `repeat_states`
+            (the previous event's states, 0 before a piece starts).
         history: also add each piece's whole melody by onset tick (the adversarial
             unroll of a lookback model reads its candidates from it).
-
-    Returns:
-        `pitch`, `duration`, `velocity` (B, T); `conditions` (B, T, 4); `mask` (B, T)
-        bool; `prev` (B, 3); `mode`, `style`, `start` (B,); with `lags`, `lookback`
-        (B, T, L, 2) and `repeat` (B, T, L) (the previous event's states, 0 before a
-        piece starts); with `history`, `history_pitch` and `history_duration` (B, ticks).
     """
     T = max(w.stop - w.start for w in batch)
     B = len(batch)
@@ -379,24 +334,25 @@ def collate(
         prev[i] = bos if first else corpus.events[w.start - 1, :3]
     pieces = np.array([w.piece for w in batch])
     tensors = torch.from_numpy(events)
-    extra = _lookback_columns(corpus, batch, T, lags, history) if lags else {}
-    return extra | {
-        "pitch": tensors[..., 0],
-        "duration": tensors[..., 1],
-        "velocity": tensors[..., 2],
-        "conditions": tensors[..., 3:7],
-        "mask": torch.from_numpy(mask),
-        "prev": torch.from_numpy(prev),
-        "mode": torch.from_numpy(corpus.mode[pieces]),
-        "style": torch.from_numpy(corpus.style[pieces]),
-        "start": torch.from_numpy(corpus.onset[[w.start for w in batch]]),
-    }
+    lookback = _lookback_columns(corpus, batch, T, lags, history) if lags else {}
+    return Batch(
+        pitch=tensors[..., 0],
+        duration=tensors[..., 1],
+        velocity=tensors[..., 2],
+        conditions=tensors[..., 3:7],
+        mask=torch.from_numpy(mask),
+        prev=torch.from_numpy(prev),
+        mode=torch.from_numpy(corpus.mode[pieces]),
+        style=torch.from_numpy(corpus.style[pieces]),
+        start=torch.from_numpy(corpus.onset[[w.start for w in batch]]),
+        **lookback,
+    )
 
 
 def _lookback_columns(
     corpus: TokenizedCorpus, batch: list[Window], T: int, lags: tuple[int, ...], history: bool
 ) -> dict[str, torch.Tensor]:
-    """The lookback tensors of :func:`collate`."""
+    """The lookback fields of :func:`collate`'s batch, by name."""
     all_candidates, all_states = corpus.lookback(lags)
     none_pitch, none_duration = corpus.vocab.n_pitch, corpus.vocab.n_duration
     candidates = np.empty((len(batch), T, len(lags), 2), dtype=np.int64)
@@ -408,7 +364,7 @@ def _lookback_columns(
         first = max(w.start - 1, int(corpus.offsets[w.piece]))  # state of the event before each one
         states = all_states[first : w.stop - 1]
         repeat[i, n - len(states) : n] = states
-    out = {"lookback": torch.from_numpy(candidates), "repeat": torch.from_numpy(repeat)}
+    out = {"candidates": torch.from_numpy(candidates), "repeat_states": torch.from_numpy(repeat)}
     if history:
         ends = [int(corpus.timelines[w.piece].bar_starts[-1]) for w in batch]
         pitch = np.full((len(batch), max(ends)), none_pitch, dtype=np.int64)
@@ -419,15 +375,3 @@ def _lookback_columns(
             duration[i, corpus.onset[lo:hi]] = corpus.events[lo:hi, 1]
         out |= {"history_pitch": torch.from_numpy(pitch), "history_duration": torch.from_numpy(duration)}
     return out
-
-
-def batch_timeline(corpus: TokenizedCorpus, batch: list[Window]) -> Timeline:
-    """The timelines of a batch's pieces (for the adversarial unroll)."""
-    return stack_timelines([corpus.timelines[w.piece] for w in batch])
-
-
-def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
-    """Move a batch; on CUDA through pinned memory with non-blocking copies."""
-    if device.type != "cuda":
-        return batch
-    return {k: v.pin_memory().to(device, non_blocking=True) for k, v in batch.items()}

@@ -19,10 +19,21 @@ import torch.nn.functional as F
 from torch import nn
 
 from midigan.model.conditioning import Timeline
-from midigan.model.config import GANConfig
-from midigan.model.discriminator import Discriminator
+from midigan.model.discriminator import Discriminator, OneHotWindow
 from midigan.model.generator import Generator
+from midigan.model.unroll import unroll
+from midigan.train.batch import Batch
+from midigan.train.config import GANConfig
 from midigan.train.mle import mle_loss
+
+
+@dataclass
+class GeneratorOutput:
+    """What :class:`GeneratorObjective` computes for one batch."""
+
+    mle: torch.Tensor  # () mean NLL per event of the real windows (nats)
+    nll_parts: torch.Tensor  # (3,) summed NLL of pitch, duration, velocity
+    generated: OneHotWindow | None = None  # the freely generated window, when an unroll was asked
 
 
 class GeneratorObjective(nn.Module):
@@ -38,43 +49,30 @@ class GeneratorObjective(nn.Module):
 
     def forward(
         self,
-        batch: dict[str, torch.Tensor],
+        batch: Batch,
         timeline: Timeline | None = None,
         prefix: int = 0,
         steps: int = 0,
         tau: float = 1.0,
-    ) -> dict[str, torch.Tensor]:
-        z = self.generator.sample_z(batch["pitch"].shape[0])
+    ) -> GeneratorOutput:
+        z = self.generator.sample_z(batch.size)
         loss, parts = mle_loss(self.generator(batch, z), batch)
-        out = {"mle": loss, "nll_parts": parts}
+        out = GeneratorOutput(loss, parts)
         if timeline is not None and steps > 0:
-            fake = self.generator.unroll(batch, timeline, prefix=prefix, steps=steps, tau=tau, z=z)
-            out.update({f"fake_{k}": v for k, v in fake.items()})
+            out.generated = unroll(self.generator, batch, timeline, prefix=prefix, steps=steps, tau=tau, z=z)
         return out
 
 
-@dataclass
-class RealWindow:
-    """The real events the discriminator compares with a generated window."""
-
-    streams: tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # one-hots (B, T, n)
-    conditions: torch.Tensor  # (B, T, 4)
-    mask: torch.Tensor  # (B, T) bool
-    candidates: torch.Tensor | None = None  # (B, T, L, 2) lookback candidates (lookback models)
-
-
-def real_window(
-    batch: dict[str, torch.Tensor], sizes: tuple[int, int, int], prefix: int, steps: int
-) -> RealWindow:
+def real_window(batch: Batch, sizes: tuple[int, int, int], prefix: int, steps: int) -> OneHotWindow:
     """Events `prefix .. prefix + steps` of the real windows, as one-hots."""
-    prefix = min(prefix, batch["pitch"].shape[1])
+    prefix = min(prefix, batch.pitch.shape[1])
     cut = slice(prefix, prefix + steps)
-    streams = tuple(
-        F.one_hot(batch[k][:, cut], n).float()
-        for k, n in zip(("pitch", "duration", "velocity"), sizes, strict=True)
+    pitch, duration, velocity = (
+        F.one_hot(ids[:, cut], n).float()
+        for ids, n in zip((batch.pitch, batch.duration, batch.velocity), sizes, strict=True)
     )
-    candidates = batch["lookback"][:, cut] if "lookback" in batch else None
-    return RealWindow(streams, batch["conditions"][:, cut], batch["mask"][:, cut], candidates)  # type: ignore[arg-type]
+    candidates = batch.candidates[:, cut] if batch.candidates is not None else None
+    return OneHotWindow((pitch, duration, velocity), batch.conditions[:, cut], batch.mask[:, cut], candidates)
 
 
 def _pad_time(x: torch.Tensor, length: int) -> torch.Tensor:
@@ -86,34 +84,27 @@ def _pad_time(x: torch.Tensor, length: int) -> torch.Tensor:
 
 
 def judge(
-    critic: nn.Module,
-    real: RealWindow,
-    fake: dict[str, torch.Tensor],
-    batch: dict[str, torch.Tensor],
-    noise_std: float,
+    critic: nn.Module, real: OneHotWindow, fake: OneHotWindow, batch: Batch, noise_std: float
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Run the critic once over real and generated windows stacked on the batch axis.
 
     Returns:
         `(real_logits, fake_logits, real_features, fake_features)`.
     """
-    T = fake["fake_pitch"].shape[1]
+    T = fake.streams[0].shape[1]
     B = real.mask.shape[0]
-    streams = tuple(
-        torch.cat((_pad_time(r, T).to(f.dtype), f))
-        for r, f in zip(
-            real.streams, (fake["fake_pitch"], fake["fake_duration"], fake["fake_velocity"]), strict=True
-        )
+    pitch, duration, velocity = (
+        torch.cat((_pad_time(r, T).to(f.dtype), f)) for r, f in zip(real.streams, fake.streams, strict=True)
     )
-    conditions = torch.cat((_pad_time(real.conditions, T), fake["fake_conditions"]))
-    mask = torch.cat((_pad_time(real.mask, T), fake["fake_mask"]))
-    mode = torch.cat((batch["mode"], batch["mode"]))
-    style = torch.cat((batch["style"], batch["style"]))
+    conditions = torch.cat((_pad_time(real.conditions, T), fake.conditions))
+    mask = torch.cat((_pad_time(real.mask, T), fake.mask))
+    mode = torch.cat((batch.mode, batch.mode))
+    style = torch.cat((batch.style, batch.style))
     candidates = None
-    if real.candidates is not None:
-        candidates = torch.cat((_pad_time(real.candidates, T), fake["fake_lookback"]))
+    if real.candidates is not None and fake.candidates is not None:
+        candidates = torch.cat((_pad_time(real.candidates, T), fake.candidates))
     logits, features = critic(
-        (streams[0], streams[1], streams[2]), conditions, mode, style, mask, noise_std, candidates
+        (pitch, duration, velocity), conditions, mode, style, mask, noise_std, candidates
     )
     return logits[:B], logits[B:], features[:B], features[B:]
 
@@ -135,7 +126,7 @@ def feature_matching(real_features: torch.Tensor, fake_features: torch.Tensor) -
 
 
 def generator_loss(
-    out: dict[str, torch.Tensor],
+    out: GeneratorOutput,
     fake_logits: torch.Tensor,
     real_features: torch.Tensor,
     fake_features: torch.Tensor,
@@ -144,8 +135,8 @@ def generator_loss(
     """Weighted generator objective and its parts (fm, adv, mle)."""
     fm = feature_matching(real_features, fake_features)
     adv = F.binary_cross_entropy_with_logits(fake_logits.float(), torch.ones_like(fake_logits.float()))
-    total = config.lambda_fm * fm + config.lambda_adv * adv + config.lambda_mle * out["mle"]
-    return total, {"fm": fm.detach(), "adv": adv.detach(), "mle": out["mle"].detach()}
+    total = config.lambda_fm * fm + config.lambda_adv * adv + config.lambda_mle * out.mle
+    return total, {"fm": fm.detach(), "adv": adv.detach(), "mle": out.mle.detach()}
 
 
 def set_requires_grad(module: nn.Module, flag: bool) -> None:

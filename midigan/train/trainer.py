@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from midigan.errors import CheckpointError, ConfigError, TrainingError
-from midigan.io import write_atomic
+from midigan.io.atomic import write_atomic
 from midigan.model.checkpoint import (
     MODEL_FILE,
     build_generator,
@@ -39,17 +39,18 @@ from midigan.model.checkpoint import (
     recover_folder,
     write_folder,
 )
-from midigan.model.config import RunConfig
+from midigan.model.conditioning import Timeline
 from midigan.model.discriminator import Discriminator
+from midigan.model.unroll import unroll
 from midigan.train import distributed as dist_util
+from midigan.train.batch import Batch
+from midigan.train.config import TrainOptions
 from midigan.train.dataset import (
     TokenizedCorpus,
     Window,
-    batch_timeline,
     collate,
     epoch_batches,
     load_corpus,
-    to_device,
     windows,
 )
 from midigan.train.gan import (
@@ -70,35 +71,6 @@ log = logging.getLogger(__name__)
 
 PHASES = ("mle", "gan")
 _GAN_EPOCH_SALT = 1_000_003  # GAN epochs draw their batch order apart from MLE epochs
-
-
-@dataclass(frozen=True)
-class TrainOptions:
-    """One `midigan train` invocation.
-
-    Attributes:
-        corpus: corpora/ (with manifest.jsonl) or any folder of MIDI files.
-        out: the run folder.
-        config: resolved hyper-parameters.
-        device: 'auto' (CUDA when available), 'cpu', 'cuda' or 'cuda:N'.
-        seed: seeds weights, batch order and every random draw.
-        resume: continue from the run folder's last checkpoint.
-        max_steps: cap on optimizer steps per phase (smoke runs); None = no cap.
-        progress: show progress bars.
-        cache_dir: where the tokenized corpus is cached (None = the user cache).
-        stop_at_step: for tests: end after this global step as if killed.
-    """
-
-    corpus: Path
-    out: Path
-    config: RunConfig
-    device: str = "auto"
-    seed: int = 0
-    resume: bool = False
-    max_steps: int | None = None
-    progress: bool = True
-    cache_dir: Path | None = None
-    stop_at_step: int | None = None
 
 
 @dataclass
@@ -157,7 +129,9 @@ class Trainer:
             raise ConfigError("the corpus has no training pieces")
         self.position = Position()
         self.metrics: dict[str, Any] = {}
-        self._pending: tuple[dict[str, torch.Tensor], dict[str, Any]] | None = None
+        self._pending: tuple[dict[str, torch.Tensor], dict[str, Any]] | None = (
+            None  # optimizer state to restore
+        )
         self._total = 1
         self._validated_at = -1
         self._saved_at = 0
@@ -314,24 +288,24 @@ class Trainer:
     ) -> None:
         lags = self.model_config.lookback
         batch = collate(self.corpus, windows_, self.generator.bos, lags, history=phase != "mle")
-        batch = to_device(batch, self.device)
+        batch = batch.to(self.device)
         if phase == "mle":
-            self._mle_step(batch, optimizers["g"], accum, progress)
+            self._mle_step(batch, optimizers["g"], accum)
         else:
-            timeline = batch_timeline(self.corpus, windows_).to(self.device, non_blocking=True)
+            timeline = self.corpus.timeline(windows_).to(self.device, non_blocking=True)
             self._gan_step(batch, timeline, optimizers, accum, progress)
 
-    def _mle_step(self, batch: dict, opt: torch.optim.Optimizer, accum: LossMeter, progress: float) -> None:
+    def _mle_step(self, batch: Batch, opt: torch.optim.Optimizer, accum: LossMeter) -> None:
         cfg = self.config.mle
         for group in opt.param_groups:
             group["lr"] = self._lr(cfg.lr, self.position.phase_step, self._total)
         with self.autocast:
             out = self.g_train(batch)
-        self._apply(out["mle"], opt, self.generator, cfg.grad_clip)
-        accum.add({"loss": out["mle"].detach()}, out["nll_parts"].detach(), batch["mask"].sum())
+        self._apply(out.mle, opt, self.generator, cfg.grad_clip)
+        accum.add({"loss": out.mle.detach()}, out.nll_parts.detach(), batch.mask.sum())
 
     def _gan_step(
-        self, batch: dict, timeline: Any, optimizers: dict, accum: LossMeter, progress: float
+        self, batch: Batch, timeline: Timeline, optimizers: dict, accum: LossMeter, progress: float
     ) -> None:
         cfg = self.config.gan
         tau = cfg.tau + (cfg.tau_final - cfg.tau) * progress
@@ -340,7 +314,8 @@ class Trainer:
         with self.autocast:
             out = self.g_train(batch, timeline, cfg.prefix, cfg.unroll, tau)
         real = real_window(batch, sizes, cfg.prefix, cfg.unroll)
-        detached = {k: v.detach() for k, v in out.items() if k.startswith("fake_")}
+        assert out.generated is not None, "the objective unrolls when given a timeline"
+        detached = out.generated.detach()
         for _ in range(cfg.d_steps):
             with self.autocast:
                 real_logits, fake_logits, _, _ = judge(self.d_train, real, detached, batch, noise)
@@ -350,7 +325,7 @@ class Trainer:
         try:
             with self.autocast:
                 _, fake_logits, real_feat, fake_feat = judge(
-                    critic_module(self.d_train), real, out, batch, noise
+                    critic_module(self.d_train), real, out.generated, batch, noise
                 )
                 g_loss, parts = generator_loss(out, fake_logits, real_feat, fake_feat, cfg)
             self._apply(g_loss, optimizers["g"], self.generator, cfg.grad_clip)
@@ -363,7 +338,7 @@ class Trainer:
             "d_real": torch.sigmoid(real_logits.detach().float()).mean(),
             "d_fake": torch.sigmoid(fake_logits.detach().float()).mean(),
         }
-        accum.add(values, out["nll_parts"].detach(), batch["mask"].sum())
+        accum.add(values, out.nll_parts.detach(), batch.mask.sum())
 
     def _apply(
         self, loss: torch.Tensor, opt: torch.optim.Optimizer, module: torch.nn.Module, clip: float
@@ -436,22 +411,22 @@ class Trainer:
         cfg = self.config.gan
         windows_ = self.valid_batches[0]
         lags = self.model_config.lookback
-        batch = to_device(collate(self.corpus, windows_, self.generator.bos, lags, history=True), self.device)
-        timeline = batch_timeline(self.corpus, windows_).to(self.device)
+        batch = collate(self.corpus, windows_, self.generator.bos, lags, history=True).to(self.device)
+        timeline = self.corpus.timeline(windows_).to(self.device)
         state = torch.get_rng_state()
         self.generator.eval(), self.critic.eval()
         try:
             torch.manual_seed(0)
-            fake = self.generator.unroll(
-                batch, timeline, prefix=cfg.prefix, steps=cfg.unroll, tau=cfg.tau_final
+            fake = unroll(
+                self.generator, batch, timeline, prefix=cfg.prefix, steps=cfg.unroll, tau=cfg.tau_final
             )
             sizes = (self.model_config.n_pitch, self.model_config.n_duration, self.model_config.n_velocity)
             real = real_window(batch, sizes, cfg.prefix, cfg.unroll)
-            _, _, rf, ff = judge(self.critic, real, {f"fake_{k}": v for k, v in fake.items()}, batch, 0.0)
+            _, _, real_features, fake_features = judge(self.critic, real, fake, batch, 0.0)
         finally:
             torch.set_rng_state(state)
             self.generator.train(), self.critic.train()
-        return float((rf.mean(0) - ff.mean(0)).norm())
+        return float((real_features.mean(0) - fake_features.mean(0)).norm())
 
     def _save(self, phase: str, optimizers: dict, accum: LossMeter, bar: Any) -> None:
         """Checkpoint (rank 0 writes; every rank contributes its RNG state)."""

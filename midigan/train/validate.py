@@ -23,7 +23,7 @@ import torch
 from midigan.model.generator import Generator
 from midigan.model.sampler import Request, generate_ids
 from midigan.music.theory import scale_pitch_classes
-from midigan.train.dataset import TokenizedCorpus, Window, batch_timeline, collate, to_device
+from midigan.train.dataset import TokenizedCorpus, Window, collate
 from midigan.train.mle import stream_nll
 
 STAT_NAMES = ("scale_consistency", "pitch_range", "rest_ratio", "notes_per_bar")
@@ -76,14 +76,14 @@ def validation_nll(
     rng = torch.Generator(device=device)
     rng.manual_seed(0)
     for windows in batches:
-        batch = to_device(collate(corpus, windows, generator.bos, generator.config.lookback), device)
+        batch = collate(corpus, windows, generator.bos, generator.config.lookback).to(device)
         z = None
         if generator.config.z_dim:
             z = torch.randn(len(windows), generator.config.z_dim, generator=rng, device=device)
         with autocast:  # type: ignore[attr-defined]
             logits = generator(batch, z)
         sums += stream_nll(logits, batch)
-        events += batch["mask"].sum()
+        events += batch.mask.sum()
     generator.train(was)
     per = (sums / events.clamp(min=1)).tolist()
     return {"nll": float(sum(per)), "nll_pitch": per[0], "nll_duration": per[1], "nll_velocity": per[2]}
@@ -104,7 +104,7 @@ def real_and_generated_stats(
     generator.eval()
     windows = [Window(int(p), int(corpus.offsets[p]), int(corpus.offsets[p + 1])) for p in pieces]
     request = Request(
-        timeline=batch_timeline(corpus, windows).to(device),
+        timeline=corpus.timeline(windows).to(device),
         mode=torch.from_numpy(corpus.mode[pieces]).to(device),
         style=torch.from_numpy(corpus.style[pieces]).to(device),
     )

@@ -1,0 +1,249 @@
+"""A musician's request -> validated :class:`~midigan.representations.conditions.Conditions`.
+
+The one text -> Conditions parser: key names ('Am', 'F#', or `(tonic, mode)`), meters
+('6/8' or `(6, 8)`), chord progressions in every accepted shape, tempo, style and a
+primer, each checked at the boundary with a message that names the argument. Gaps are
+filled with defaults a musician would pick: a key the style favours and a plain folk
+progression drawn from the seed, a tempo typical of the style and meter, the primer's
+meter, key and chords when there is one. :func:`midigan.compose` plans its pieces here;
+:func:`conditions_from_text` serves callers that name every condition themselves.
+"""
+
+from __future__ import annotations
+
+import numbers
+import random
+import secrets
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from midigan.composer.primer import move_primer, primer_streams, read_primer
+from midigan.composer.progressions import NO_CHORDS, bars_of_chords, default_progression
+from midigan.errors import ConfigError, TheoryError
+from midigan.music import theory
+from midigan.music.score import Score
+from midigan.representations.conditions import MAX_QPM, MIN_QPM, Conditions
+from midigan.representations.ids import style_id
+
+if TYPE_CHECKING:
+    from midigan.representations.streams import NoteStreams
+
+STYLE_KEYS: dict[str, tuple[str, ...]] = {
+    "folk": ("C", "G", "F", "D", "G", "C", "Am", "Dm"),
+    "irish": ("D", "G", "D", "G", "A", "C", "Em", "Am"),
+    "fiddle": ("D", "G", "A", "C", "F", "D", "Em", "Am"),
+    "chorale": ("C", "G", "F", "D", "Bb", "A", "Am", "Gm", "Dm", "Em"),
+}
+"""Keys drawn when none is asked for, repeated to weight them as the collections do."""
+
+_DANCE_TEMPOS = {"4/4": 144, "3/4": 132, "2/4": 120, "6/8": 165, "2/2": 200, "3/8": 150, "9/8": 165}
+STYLE_TEMPOS: dict[str, dict[str, float]] = {
+    "folk": {"4/4": 108, "3/4": 120, "2/4": 96, "6/8": 150, "2/2": 160, "3/8": 132, "9/8": 150},
+    "irish": _DANCE_TEMPOS,
+    "fiddle": _DANCE_TEMPOS,
+    "chorale": {"4/4": 72, "3/4": 80, "2/4": 72, "6/8": 96, "2/2": 120, "3/8": 90, "9/8": 96},
+}
+"""Default tempi in quarter notes per minute (the BPM a DAW shows), by style and meter."""
+
+DEFAULT_TEMPO = 110.0
+
+
+def resolve_seed(seed: int | None) -> int:
+    """The seed to use: `seed` checked, or a fresh one (short enough for a file name).
+
+    Raises:
+        ConfigError: not a whole number in 0..2**63-1.
+    """
+    if seed is None:
+        return secrets.randbelow(1_000_000)
+    return check_whole("seed", seed, 0, 2**63 - 1)
+
+
+def plan_conditions(
+    bars: int,
+    key: str | tuple[int, str] | None,
+    meter: str | tuple[int, int] | None,
+    tempo: float | None,
+    chords: str | Sequence[str] | Sequence[Sequence[str]] | None,
+    style: str | None,
+    primer: str | Path | Score | None,
+    seed: int,
+    n: int,
+) -> list[Conditions]:
+    """Turn a musician's request into one validated Conditions per piece.
+
+    Raises:
+        ConfigError, TheoryError, MidiReadError: see :func:`compose`.
+    """
+    style_id(style)  # an unknown style fails here, before any file is read
+    free = isinstance(chords, str) and chords.strip().lower() in NO_CHORDS
+    progression = [] if free else parse_chords(chords)
+    meter_pair = _parse_meter(meter)
+    asked_key = _parse_key(key)
+    melody = read_primer(primer) if primer is not None else None
+    if melody is not None:
+        primer_meter = melody.meters[0]
+        if meter_pair and meter_pair != (primer_meter.numerator, primer_meter.denominator):
+            raise ConfigError(
+                f"meter: the primer is in {primer_meter.name} but {meter_pair[0]}/{meter_pair[1]} was asked; "
+                "leave the meter out to continue in the primer's"
+            )
+        meter_pair = (primer_meter.numerator, primer_meter.denominator)
+        if melody.bar_count >= bars:
+            raise ConfigError(
+                f"bars: the primer fills {melody.bar_count} bar(s); ask for more than that "
+                f"(e.g. {melody.bar_count + 8}) so there is something to continue"
+            )
+    meter_pair = meter_pair or (4, 4)
+    qpm = _check_tempo(tempo) if tempo is not None else _default_tempo(style, meter_pair, melody)
+    out = []
+    primers: dict[tuple[int, str], Score] = {}  # one transposition per key, not per piece
+    streams: dict[tuple[int, str], NoteStreams] = {}
+    for index in range(n):
+        piece_key = asked_key or (_key_of(melody) if melody is not None else _drawn_key(style, seed, index))
+        if melody is not None and piece_key not in primers:
+            primers[piece_key] = move_primer(melody, piece_key)
+            streams[piece_key] = primer_streams(primers[piece_key], style)
+        bar_chords = progression
+        if chords is None:
+            bar_chords = default_progression(piece_key, bars, seed, index)
+            if melody is not None:
+                own = bars_of_chords(primers[piece_key])  # the primer keeps its own harmony
+                bar_chords = own + bar_chords[len(own) :]
+        made = Conditions(bars, meter_pair, piece_key, bar_chords, style, qpm, streams.get(piece_key))
+        made.validate()
+        out.append(made)
+    return out
+
+
+def parse_chords(
+    chords: str | Sequence[str] | Sequence[Sequence[str]] | None,
+) -> list[list[tuple[int | None, str]]]:
+    """Chord progression in any accepted shape -> bars of `(root, quality)`.
+
+    Raises:
+        TheoryError: an unknown chord symbol or an empty progression.
+        ConfigError: not a string or a list of strings / lists of strings.
+    """
+    if chords is None:
+        return []
+    if isinstance(chords, str):
+        return theory.parse_progression(chords)
+    if not isinstance(chords, Sequence) or not chords:
+        raise ConfigError(f"chords must be a string like 'C G Am F' or a list of symbols (got {chords!r})")
+    bars = []
+    for bar in chords:
+        symbols = [bar] if isinstance(bar, str) else bar
+        if not isinstance(symbols, Sequence) or not symbols or not all(isinstance(s, str) for s in symbols):
+            raise ConfigError(
+                f"chords: each bar must be a symbol or a non-empty list of symbols (got {bar!r})"
+            )
+        bars.append([theory.parse_chord(symbol) for symbol in symbols])
+    return bars
+
+
+def conditions_from_text(
+    bars: int,
+    *,
+    meter: str | tuple[int, int] = "4/4",
+    key: str | tuple[int, str] = "C",
+    chords: str | Sequence[str] | Sequence[Sequence[str]] | None = None,
+    style: str | None = None,
+    tempo: float = 120.0,
+) -> Conditions:
+    """One piece's Conditions from the names a user types, with nothing drawn from a seed.
+
+    What :func:`plan_conditions` makes of a full request (the same parsing, checks and
+    messages), for callers that ask for exact conditions: tests, benchmarks, evaluation.
+    Unlike :func:`~midigan.compose`, no chords (None) means no chord conditioning.
+
+    Raises:
+        ConfigError, TheoryError: see :func:`midigan.compose`.
+    """
+    progression = NO_CHORDS[0] if chords is None else chords
+    return plan_conditions(bars, key, meter, tempo, progression, style, None, seed=0, n=1)[0]
+
+
+def key_spelling(key: str | tuple[int, str] | None) -> str | None:
+    """How the user wrote the key's tonic ('Db' from 'Dbm', 'D#' from 'd#'), for notation and summaries.
+
+    None for a `(tonic, mode)` pair or no key: the usual spelling is used. Call it on a key
+    :func:`plan_conditions` accepted (the spelling only, never a check).
+    """
+    if not isinstance(key, str) or not key.strip():
+        return None
+    from midigan.io.spelling import parse_spelled, spelled_name
+
+    tonic = key.strip()[:1] + "".join(c for c in key.strip()[1:2] if c in "#♯b♭")
+    spelled = parse_spelled(tonic)
+    return spelled_name(spelled) if spelled is not None else None
+
+
+def _key_of(melody: Score) -> tuple[int, str]:
+    key = melody.keys[0]
+    return key.tonic, key.mode
+
+
+def _drawn_key(style: str | None, seed: int, index: int) -> tuple[int, str]:
+    """A key the style favours, drawn from (seed, index): reproducible, varied across a batch."""
+    name = random.Random(f"midigan-key:{seed}:{index}").choice(STYLE_KEYS[style or "folk"])
+    return theory.parse_key(name)
+
+
+def _default_tempo(style: str | None, meter: tuple[int, int], melody: Score | None) -> float:
+    if melody is not None and melody.tempos:
+        return float(melody.tempos[0].qpm)
+    return float(STYLE_TEMPOS[style or "folk"].get(f"{meter[0]}/{meter[1]}", DEFAULT_TEMPO))
+
+
+def _parse_meter(meter: str | tuple[int, int] | None) -> tuple[int, int] | None:
+    if meter is None:
+        return None
+    if isinstance(meter, str):
+        return theory.parse_meter(meter)
+    if isinstance(meter, Sequence) and len(meter) == 2:
+        return theory.parse_meter(f"{meter[0]}/{meter[1]}")
+    raise TheoryError(f"unknown meter {meter!r}: write it as N/D, e.g. '4/4', '3/4', '6/8'")
+
+
+def _parse_key(key: str | tuple[int, str] | None) -> tuple[int, str] | None:
+    if key is None:
+        return None
+    if isinstance(key, str):
+        return theory.parse_key(key)
+    if isinstance(key, Sequence) and len(key) == 2 and key[1] in ("major", "minor"):
+        tonic = check_whole("key tonic", key[0], 0, 11)
+        return tonic, str(key[1])
+    raise TheoryError(f"unknown key {key!r}: write a name like 'C', 'Am', 'F#m' or 'Bb'")
+
+
+def check_whole(name: str, value: Any, low: int, high: int | None) -> int:
+    """`value` as an int in low..high (None: no upper bound).
+
+    Raises:
+        ConfigError: not a whole number (bools refused), or out of range; names `name`.
+    """
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+        raise ConfigError(f"{name} must be a whole number (got {value!r})")
+    if value < low or (high is not None and value > high):
+        bound = f"at least {low}" if high is None else f"between {low} and {high}"
+        raise ConfigError(f"{name} must be {bound} (got {value})")
+    return int(value)
+
+
+def check_temperature(temperature: Any) -> float:
+    """A sampling temperature in (0, 10].
+
+    Raises:
+        ConfigError: not a number, or out of range.
+    """
+    if not isinstance(temperature, numbers.Real) or not 0 < float(temperature) <= 10:
+        raise ConfigError(f"temperature must be a number above 0 and at most 10 (got {temperature!r})")
+    return float(temperature)
+
+
+def _check_tempo(tempo: Any) -> float:
+    if not isinstance(tempo, numbers.Real) or not MIN_QPM <= float(tempo) <= MAX_QPM:
+        raise ConfigError(f"tempo must be between {MIN_QPM:g} and {MAX_QPM:g} bpm (got {tempo!r})")
+    return float(tempo)
