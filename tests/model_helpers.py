@@ -107,3 +107,12 @@ def write_corpus(
         text = "".join(json.dumps(r) + "\n" for r in rows)
         (folder / "manifest.jsonl").write_text(text, encoding="utf-8")
     return folder
+
+
+def write_tiny_checkpoint(folder: Path, seed: int = 0, **overrides: object) -> Path:
+    """A loadable (untrained) checkpoint folder of :func:`tiny_bundle`, written in milliseconds."""
+    from midigan.model.checkpoint import checkpoint_files, write_folder
+
+    bundle = tiny_bundle(seed, **overrides)
+    files = checkpoint_files(bundle.generator, bundle.vocab, {"phase": "mle", "step": 0, "seed": seed})
+    return write_folder(folder, files)

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
+import time
 from pathlib import Path
 
 import pytest
 import torch
-from model_helpers import tiny_run_config, write_corpus
+from click.testing import CliRunner
+from model_helpers import tiny_run_config, write_corpus, write_tiny_checkpoint
 from safetensors.torch import load_file, save_file
 
+import midigan.model.checkpoint as checkpoint_module
+from midigan.cli import main
 from midigan.composer.request import conditions_from_text
 from midigan.errors import CheckpointError, TrainingError
 from midigan.model.checkpoint import PRETRAINED_DIR, load_model, recover_folder, write_folder
@@ -226,3 +231,185 @@ def test_write_folder_replaces_atomically_and_recovers_an_interrupted_swap(tmp_p
     target.rename(tmp_path / ".ckpt.old")
     recover_folder(target)
     assert (target / "a.txt").read_bytes() == b"two"
+
+
+# ------------------------------------------------------------------ hostile checkpoints (issue 12)
+class _Built(Exception):
+    """Raised if a test's checkpoint gets as far as building a network."""
+
+
+def _compose_with(model: Path, out: Path):
+    return CliRunner().invoke(main, ["compose", "--bars", "2", "--model", str(model), "-o", str(out)])
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        ({"hidden": 40000}, r"model\.hidden = 40000 is out of range"),
+        ({"hidden": 8000}, r"model\.hidden = 8000 is out of range"),
+        ({"hidden": 64}, r"lstm\.weight_ih_l0 has shape \(128, 24\), config\.json implies \(256, 24\)"),
+        ({"layers": 20000}, r"model\.layers = 20000 is out of range"),
+        ({"layers": 3}, r"missing lstm\.bias_hh_l2"),
+        ({"embed": 4096}, r"pitch_in\.weight has shape \(32, 24\), config\.json implies \(32, 4096\)"),
+        ({"lookback": [0, -1, 2, 2]}, r"model\.lookback = \[0, -1, 2, 2\] is out of range"),
+        ({"lookback": [1, 2]}, r"lookback_in\.weight has shape"),
+        ({"lookback": "1,2"}, "must be a list of integers"),
+        ({"n_chord": 500}, r"model\.n_chord = 500, but the vocabulary and condition ids give 133"),
+        ({"n_pitch": 10**12}, r"model\.n_pitch = 1000000000000 is out of range"),
+        ({"dropout": 2.0}, r"model\.dropout = 2\.0 is out of range"),
+    ],
+)
+def test_sizes_in_config_json_are_checked_before_anything_is_built(tmp_path, monkeypatch, edit, message):
+    """A tampered config.json once allocated 25 GB, or built 20,000 layers for 70 s, before refusing."""
+    folder = write_tiny_checkpoint(tmp_path / "ckpt")
+    meta = json.loads((folder / "config.json").read_text())
+    meta["model"].update(edit)
+    (folder / "config.json").write_text(json.dumps(meta))
+
+    def build(*args, **kwargs):
+        raise _Built("a network was built from an unchecked config")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(checkpoint_module, "build_generator", build)
+        start = time.perf_counter()
+        with pytest.raises(CheckpointError, match=message):
+            load_model(folder)
+        assert time.perf_counter() - start < 0.5
+    result = _compose_with(folder, tmp_path / "x.mid")
+    assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1, result.output
+    assert "Traceback" not in result.output and not (tmp_path / "x.mid").exists()
+
+
+def test_parameter_shapes_are_those_the_generator_saves():
+    """`parameter_shapes` (the header check's expectation) must track the real network."""
+    from model_helpers import tiny_bundle
+
+    from midigan.model.generator import parameter_shapes
+
+    for overrides in ({}, {"lookback": ()}, {"z_dim": 0, "step_noise": 5, "layers": 3}, {"lookback": (3,)}):
+        bundle = tiny_bundle(**overrides)
+        real = {name: tuple(t.shape) for name, t in bundle.generator.state_dict().items()}
+        assert parameter_shapes(bundle.config) == real, overrides
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_nan_or_inf_weights_are_refused(tmp_path, value):
+    """NaN weights once sampled an empty melody and compose exited 0."""
+    folder = write_tiny_checkpoint(tmp_path / "ckpt")
+    tensors = weights(folder)
+    tensors["dv_head.weight"][3, 1] = value
+    save_file(tensors, str(folder / "model.safetensors"))
+    kind = "NaN" if value != value else "Inf"
+    with pytest.raises(CheckpointError, match=rf"tensor dv_head\.weight holds {kind} values"):
+        load_model(folder)
+    result = _compose_with(folder, tmp_path / "x.mid")
+    assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1, result.output
+    assert f"holds {kind}" in result.output and not (tmp_path / "x.mid").exists()
+
+
+# ------------------------------------------------------------------ damaged state on --resume (issue 12)
+@pytest.fixture(scope="module")
+def killed_in_gan(corpus, tmp_path_factory) -> tuple[Path, Path]:
+    """A run folder killed during the GAN phase (so gan/ holds optimizers of both networks), and
+    the cache its corpus was tokenized into."""
+    out = tmp_path_factory.mktemp("killed")
+    cache = tmp_path_factory.mktemp("cache")
+    run(corpus, out, cache, max_steps=4, stop_at_step=6)
+    assert not json.loads((out / "gan" / "trainer.json").read_text())["position"]["phase_done"]
+    return out, cache
+
+
+def _edit_json(name: str, change):
+    def edit(run_folder: Path) -> None:
+        path = run_folder / name
+        data = json.loads(path.read_text())
+        change(data)
+        path.write_text(json.dumps(data))
+
+    return edit
+
+
+def _edit_tensors(name: str, change):
+    def edit(run_folder: Path) -> None:
+        path = run_folder / name
+        tensors = load_file(str(path))
+        change(tensors)
+        save_file(tensors, str(path))
+
+    return edit
+
+
+def _write(name: str, text: str):
+    return lambda run_folder: (run_folder / name).write_text(text)
+
+
+DAMAGE = {
+    "intact": (lambda run_folder: None, None),
+    "config.json not JSON": (_write("gan/config.json", "{not json"), r"gan/config\.json: not valid JSON"),
+    "trainer.json not JSON": (_write("gan/trainer.json", "[1,"), r"gan/trainer\.json: not valid JSON"),
+    "trainer.json without position": (
+        _edit_json("gan/trainer.json", lambda d: d.pop("position")),
+        r"trainer\.json: missing position",
+    ),
+    "trainer.json without optimizers": (
+        _edit_json("gan/trainer.json", lambda d: d.pop("optimizers")),
+        r"trainer\.json: missing optimizers",
+    ),
+    "unknown key": (
+        _edit_json("gan/trainer.json", lambda d: d.update(colour="red")),
+        r"trainer\.json: unknown key\(s\) colour",
+    ),
+    "unknown position key": (
+        _edit_json("gan/trainer.json", lambda d: d["position"].update(lap=1)),
+        r"position has unknown key\(s\) lap",
+    ),
+    "step as a string": (
+        _edit_json("gan/trainer.json", lambda d: d["position"].update(step="6")),
+        r"position\.step must be a count >= 0 \(got '6'\)",
+    ),
+    "optimizer moment of the wrong shape": (
+        _edit_tensors(
+            "gan/trainer.safetensors", lambda t: t.update({"opt_d.state.0.exp_avg": torch.zeros(3)})
+        ),
+        r"opt_d\.state\.0\.exp_avg has shape \(3,\)",
+    ),
+    "learning rate as a string": (
+        _edit_json("gan/trainer.json", lambda d: d["optimizers"]["g"]["param_groups"][0].update(lr="fast")),
+        r"group value lr = 'fast' does not fit the optimizer",
+    ),
+    "RNG state of the wrong size": (
+        _edit_tensors("gan/trainer.safetensors", lambda t: t.update({"rng.cpu.0": t["rng.cpu.0"][:100]})),
+        r"RNG state rng\.cpu\.0 is torch\.uint8 \(100,\)",
+    ),
+    "NaN generator weights": (
+        _edit_tensors("gan/model.safetensors", lambda t: t["pitch_head.bias"].fill_(float("nan"))),
+        r"tensor pitch_head\.bias holds NaN",
+    ),
+    "config.toml not TOML": (_write("config.toml", "[model\n"), r"config\.toml: not valid TOML"),
+    "run.json without a seed": (_write("run.json", "{}"), r"run\.json: no integer 'seed'"),
+}
+
+
+@pytest.mark.parametrize("case", list(DAMAGE))
+def test_cli_resume_of_damaged_state_is_one_line_and_writes_nothing(
+    corpus, killed_in_gan, tmp_path, monkeypatch, case
+):
+    """Each of these once raised a traceback (or failed mid-training) on `midigan train --resume`."""
+    original, cache = killed_in_gan
+    run_folder = tmp_path / "run"
+    shutil.copytree(original, run_folder)
+    edit, message = DAMAGE[case]
+    edit(run_folder)
+    before = {p: p.read_bytes() for p in run_folder.rglob("*") if p.is_file()}
+    monkeypatch.setenv("MIDIGAN_CACHE_DIR", str(cache))
+    args = ["train", "--corpus", str(corpus), "--out", str(run_folder), "--resume", "--max-steps", "4"]
+    result = CliRunner().invoke(main, [*args, "--device", "cpu", "--quiet"])
+    if message is None:  # the control: the same copy, undamaged, resumes
+        assert result.exit_code == 0, result.output
+        return
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    assert re.search(message, lines[0]), lines[0]
+    after = {p: p.read_bytes() for p in run_folder.rglob("*") if p.is_file()}
+    assert after == before, "a refused resume leaves the run folder as it was"

@@ -109,6 +109,26 @@ def test_no_accompaniment_and_primer(tmp_path: Path) -> None:
     assert [(n.pitch, n.onset, n.duration) for n in score.tracks[0].notes[:3]] == phrase
 
 
+def test_primer_bars_and_a_warning_as_one_plain_line(tmp_path: Path) -> None:
+    import mido
+
+    song = mido.MidiFile(ticks_per_beat=480)  # eight bars of quarter notes, all a little late
+    track = mido.MidiTrack([mido.MetaMessage("time_signature", numerator=4, denominator=4)])
+    for index in range(32):
+        track.append(mido.Message("note_on", note=60 + index % 8, velocity=80, time=7 if index == 0 else 0))
+        track.append(mido.Message("note_off", note=60 + index % 8, velocity=0, time=480))
+    song.tracks.append(track)
+    song.save(tmp_path / "song.mid")
+    out = tmp_path / "cont.mid"
+    result = run("--bars", "6", "--primer", str(tmp_path / "song.mid"), "--primer-bars", "-2", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    warned = [line for line in result.output.splitlines() if "moved to the grid" in line]
+    assert len(warned) == 1 and warned[0].startswith("warning: ") and "song.mid" in warned[0]
+    assert "Warning" not in result.output and ".py:" not in result.output  # no class name, no source line
+    notes = midigan.load(out).tracks[0].notes
+    assert [n.pitch for n in notes[:8]] == [60, 61, 62, 63, 64, 65, 66, 67]  # the last two bars, first
+
+
 # ------------------------------------------------------------------ errors
 @pytest.mark.parametrize(
     ("args", "words"),

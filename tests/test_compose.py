@@ -225,6 +225,58 @@ def test_primer_errors(tmp_path: Path, bundle) -> None:
         compose(bars=8, primer=empty, model=bundle)
 
 
+def _song_file(tmp_path: Path) -> Path:
+    """Six bars of 4/4 in C: one note a bar, the last two bars' notes sustained over the barline."""
+    bar = 48
+    notes = [(60 + 2 * i, i * bar, bar // 2, 80) for i in range(4)] + [(69, 4 * bar - 12, 36, 80)]
+    notes.append((71, 5 * bar, bar, 80))
+    return midigan.save(make_score(notes, key=(0, "major")), tmp_path / "song.mid")
+
+
+def test_primer_bars_takes_the_first_or_last_bars(tmp_path: Path, bundle) -> None:
+    song = _song_file(tmp_path)
+    first = compose(bars=6, primer=song, primer_bars=2, seed=1, model=bundle, accompaniment=False)
+    head = sorted(first.melody.notes, key=lambda n: n.onset)[:2]
+    assert [(n.pitch, n.onset, n.duration) for n in head] == [(60, 0, 24), (62, 48, 24)]
+    last = compose(bars=6, primer=song, primer_bars=-2, seed=1, model=bundle, accompaniment=False)
+    head = sorted(last.melody.notes, key=lambda n: n.onset)[:1]
+    assert [(n.pitch, n.onset, n.duration) for n in head] == [
+        (71, 48, 48)
+    ]  # the A held into bar 5 is left out
+    assert compose(bars=3, primer=song, primer_bars=-2, seed=1, model=bundle).bars == 3  # 2 bars fit in 3
+
+
+def test_primer_bars_cut_notes_at_the_span_end() -> None:
+    from midigan.composer.primer import read_primer
+
+    song = make_score([(60, 0, 12), (67, 36, 30)], key=(0, "major"))
+    cut = read_primer(song, 1)
+    assert [(n.pitch, n.onset, n.duration) for n in cut.tracks[0].notes] == [(60, 0, 12), (67, 36, 12)]
+    assert cut.bar_count == 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"primer_bars": 0}, "primer_bars: the primer has 6 bar"),
+        ({"primer_bars": 7}, "ask for 1 to 6"),
+        ({"primer_bars": -7}, "-1 to -6"),
+        ({"primer_bars": 1.5}, "primer_bars must be a whole number"),
+    ],
+)
+def test_primer_bars_errors(tmp_path: Path, bundle, kwargs: dict, words: str) -> None:
+    with pytest.raises(ConfigError, match=words):
+        compose(bars=8, primer=_song_file(tmp_path), model=bundle, **kwargs)
+
+
+def test_primer_bars_needs_a_primer_and_a_note(tmp_path: Path, bundle) -> None:
+    with pytest.raises(ConfigError, match="give a primer"):
+        compose(bars=8, primer_bars=2, model=bundle)
+    late = midigan.save(make_score([(60, 96, 12)]), tmp_path / "late.mid")  # two bars of rest first
+    with pytest.raises(ConfigError, match="bars 1-2 of the primer hold no notes"):
+        compose(bars=8, primer=late, primer_bars=2, model=bundle)
+
+
 # --------------------------------------------------------------- determinism and batches
 def test_same_seed_same_bytes(bundle) -> None:
     a = compose(bars=8, seed=123, model=bundle).to_midi_bytes()

@@ -84,6 +84,31 @@ def test_save_picks_the_format_by_extension(tmp_path: Path, piece: Piece) -> Non
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.png"]
 
 
+def test_save_replaces_a_file_the_caller_named_as_open_would(tmp_path: Path, piece: Piece) -> None:
+    out = tmp_path / "p.mid"
+    out.write_bytes(b"OLD")
+    piece.save(out)  # Python API: naming an existing file means replace it (pretty_midi's write does too)
+    assert midigan.load(out).bar_count == 4
+
+
+NOT_REGULAR = {"symlink": "is a symbolic link", "folder": "is a folder", "device": "is not a regular file"}
+
+
+@pytest.mark.parametrize("kind", sorted(NOT_REGULAR))
+def test_save_never_replaces_what_is_not_a_regular_file(tmp_path: Path, piece: Piece, kind: str) -> None:
+    real = tmp_path / "real.mid"
+    real.write_bytes(b"OLD")
+    target = Path("/dev/null") if kind == "device" else tmp_path / f"{kind}.mid"
+    if kind == "symlink":
+        target.symlink_to(real)
+    elif kind == "folder":
+        target.mkdir()
+    with pytest.raises(MidiWriteError, match=NOT_REGULAR[kind]):
+        piece.save(target)  # /dev/null has no extension: refused, not written as /dev/null.mid
+    assert real.read_bytes() == b"OLD"
+    assert not Path("/dev/null.mid").exists()
+
+
 def test_to_mido_and_pretty_midi(piece: Piece) -> None:
     midi = piece.to_mido()
     assert midi.type == 1 and len(midi.tracks) == 4  # conductor + three parts

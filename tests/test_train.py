@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import torch
 from click.testing import CliRunner
 from conftest import make_score
 from model_helpers import tiny_bundle, tiny_run_config, write_corpus
+from safetensors.torch import load_file
 
 import midigan
 from midigan.cli import main
@@ -29,7 +31,7 @@ from midigan.train.batch import Batch
 from midigan.train.config import GANConfig, RunConfig, TrainOptions, config_from_dict, load_config
 from midigan.train.dataset import collate, epoch_batches, load_corpus, windows
 from midigan.train.gan import GeneratorObjective, discriminator_loss, generator_loss, judge, real_window
-from midigan.train.trainer import train
+from midigan.train.trainer import Trainer, train
 
 
 # ------------------------------------------------------------------ config
@@ -81,10 +83,35 @@ def test_options_resolve_resume_overrides_and_dry_run(tmp_path):
     resumed = TrainOptions.resolve(tmp_path, out, resume=True, epochs=7, gan_epochs=0)
     assert resumed.config.model == load_config("tiny").model, "the run folder's config.toml"
     assert (resumed.config.mle.epochs, resumed.config.gan.epochs) == (7, 0) and resumed.resume
-    fresh = TrainOptions.resolve(tmp_path, out, config="tiny", gan_epochs=0, dry_run=True, quiet=True)
+    fresh = TrainOptions.resolve(
+        tmp_path, tmp_path / "new", config="tiny", gan_epochs=0, dry_run=True, quiet=True
+    )
     assert fresh.max_steps == 1 and fresh.config.gan.epochs == 1 and not fresh.progress
     assert fresh.config.train.val_samples <= 2 and fresh.config.data.valid_pieces <= 8
-    assert TrainOptions.resolve(tmp_path, out).config == load_config(None), "no --resume: the default"
+    assert TrainOptions.resolve(tmp_path, tmp_path / "new").config == load_config(None), (
+        "no --resume: default"
+    )
+    again = TrainOptions.resolve(tmp_path, out, force=True)
+    assert again.force and again.config == load_config(None), "--force: a fresh run in a used folder"
+
+
+def test_options_resolve_takes_seed_and_config_from_the_resumed_run(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.toml").write_text(load_config("tiny").to_toml(), encoding="utf-8")
+    (out / "run.json").write_text('{"seed": 3}\n', encoding="utf-8")
+    resumed = TrainOptions.resolve(tmp_path, out, resume=True)
+    assert resumed.seed == 3 and resumed.config == load_config("tiny")
+    same = TrainOptions.resolve(tmp_path, out, config="tiny", seed=3, resume=True, epochs=9)
+    assert same.seed == 3 and same.config.mle.epochs == 9, "repeating the run's options is fine"
+    with pytest.raises(ConfigError, match=r"--seed 5 contradicts the run .*seeded 3"):
+        TrainOptions.resolve(tmp_path, out, seed=5, resume=True)
+    with pytest.raises(ConfigError, match=r"--config default contradicts the run .*model\.embed is 32"):
+        TrainOptions.resolve(tmp_path, out, config="default", resume=True)
+    with pytest.raises(ConfigError, match="choose one"):
+        TrainOptions.resolve(tmp_path, out, resume=True, force=True)
+    with pytest.raises(ConfigError, match="no run to resume"):
+        TrainOptions.resolve(tmp_path, tmp_path / "nothing", resume=True)
 
 
 # ------------------------------------------------------------------ corpus
@@ -299,3 +326,109 @@ def test_streams_roundtrip_of_sampled_piece_is_a_score(tmp_path):
     score = piece.to_score()
     midigan.save(score, tmp_path / "x.mid")
     assert Path(tmp_path / "x.mid").stat().st_size > 0
+
+
+# ------------------------------------------------------------------ the run folder remembers (issue 12)
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory) -> dict:
+    """A corpus, a config with frequent checkpoints, and the arguments of a seeded CLI run."""
+    work = tmp_path_factory.mktemp("small_run")
+    corpus = write_corpus(work / "corpus", pieces=12, manifest=True)
+    config = work / "frequent.toml"
+    config.write_text(
+        tiny_run_config(train={"checkpoint_every": 2, "log_every": 2}).to_toml(), encoding="utf-8"
+    )
+    args = ["--corpus", str(corpus), "--config", str(config), "--seed", "3", "--epochs", "10"]
+    return {"corpus": corpus, "cache": work / "cache", "args": args}
+
+
+def _train(small_run: dict, monkeypatch, *args: str):
+    monkeypatch.setenv("MIDIGAN_CACHE_DIR", str(small_run["cache"]))
+    return CliRunner().invoke(main, ["train", *args, "--device", "cpu", "--quiet"])
+
+
+def _files(folder: Path) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_cli_resume_takes_the_runs_seed_and_config_and_ends_like_an_unbroken_run(
+    small_run, tmp_path, monkeypatch
+):
+    """`--resume` without `--seed` once continued with seed 0: other batches, other weights."""
+    args = [*small_run["args"], "--max-steps", "6", "--gan-epochs", "0"]
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    assert _train(small_run, monkeypatch, "--out", str(straight), *args).exit_code == 0
+    step = Trainer._step
+
+    def interrupted(self, *a, **k):
+        if self.position.step == 4:
+            raise KeyboardInterrupt
+        step(self, *a, **k)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Trainer, "_step", interrupted)
+        result = _train(small_run, monkeypatch, "--out", str(killed), *args)
+    assert result.exit_code == 130, result.output
+    resume = ["--out", str(killed), "--corpus", str(small_run["corpus"]), "--resume", "--max-steps", "6"]
+    result = _train(small_run, monkeypatch, *resume)
+    assert result.exit_code == 0, result.output
+    starts = [
+        r
+        for r in map(json.loads, (killed / "train_log.jsonl").read_text().splitlines())
+        if r.get("event") == "start"
+    ]
+    assert [r["seed"] for r in starts] == [3, 3] and starts[1]["resumed_from"].endswith("mle")
+    a, b = (
+        load_file(str(straight / "mle" / "model.safetensors")),
+        load_file(str(killed / "mle" / "model.safetensors")),
+    )
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), "resumed weights differ"
+
+
+@pytest.fixture
+def used_folder(small_run, tmp_path_factory, monkeypatch) -> Path:
+    """A finished run (both phases) in a folder that also holds a file of the user's."""
+    out = tmp_path_factory.mktemp("used") / "run"
+    result = _train(small_run, monkeypatch, "--out", str(out), *small_run["args"], "--max-steps", "2")
+    assert result.exit_code == 0, result.output
+    (out / "notes.txt").write_text("mine")
+    return out
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--resume", "--seed", "5"], r"--seed 5 contradicts the run in .* \(seeded 3\)"),
+        (["--resume", "--config", "tiny"], r"contradicts the run in .*train\.log_every is 2 in the run, 5"),
+        (["--resume", "--force"], "choose one"),
+        (
+            [],
+            r"is not empty \(an earlier run\?\); continue that run with --resume, or start over .*--force",
+        ),
+    ],
+)
+def test_cli_refuses_a_run_that_would_contradict_or_mix_with_the_folders(
+    small_run, used_folder, monkeypatch, extra, message
+):
+    """`--resume --config other`, `--resume --seed N` and a plain re-run were once accepted silently."""
+    before = _files(used_folder)
+    args = ["--out", str(used_folder), "--corpus", str(small_run["corpus"]), *extra]
+    if not extra:
+        args = ["--out", str(used_folder), *small_run["args"], "--max-steps", "2"]
+    result = _train(small_run, monkeypatch, *args)
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 1 and len(lines) == 1 and "Traceback" not in result.output, result.output
+    assert re.search(message, lines[0]), lines[0]
+    assert _files(used_folder) == before, "nothing written"
+
+
+def test_cli_force_starts_over_and_keeps_the_users_files(small_run, used_folder, monkeypatch):
+    args = ["--out", str(used_folder), *small_run["args"], "--seed", "4", "--max-steps", "2"]
+    result = _train(small_run, monkeypatch, *args, "--gan-epochs", "0", "--force")
+    assert result.exit_code == 0, result.output
+    assert not (used_folder / "gan").exists(), "the earlier run's GAN checkpoint is gone"
+    assert (used_folder / "notes.txt").read_text() == "mine"
+    log = [json.loads(line) for line in (used_folder / "train_log.jsonl").read_text().splitlines()]
+    assert [r["seed"] for r in log if r.get("event") == "start"] == [4], "one run's log"
+    assert json.loads((used_folder / "run.json").read_text()) == {"seed": 4}
+    assert json.loads((used_folder / "mle" / "config.json").read_text())["seed"] == 4

@@ -11,6 +11,7 @@ import importlib
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Iterator
 
 import click
@@ -64,17 +65,57 @@ def main() -> None:
 
 
 def run_guarded(func, *args, **kwargs):
-    """Call library code; a MidiganError becomes one plain line on stderr and exit 1."""
+    """Call library code; a MidiganError becomes one plain line on stderr and exit 1.
+
+    Warnings on the way become plain lines too (see :func:`plain_warnings`).
+    """
     from midigan.errors import MidiganError
 
     try:
-        return func(*args, **kwargs)
+        with plain_warnings():
+            return func(*args, **kwargs)
     except MidiganError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(1)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
+
+
+_QUIET_WARNINGS = (
+    DeprecationWarning,
+    PendingDeprecationWarning,
+    FutureWarning,
+    ImportWarning,
+    ResourceWarning,
+)
+"""Warnings addressed to programmers (a library's API is changing), never shown to a musician."""
+
+
+@contextlib.contextmanager
+def plain_warnings() -> Iterator[None]:
+    """Show each distinct warning once, as one plain line on stderr: 'warning: <message>'.
+
+    Python's default prints the file, line number, class and source line of the
+    `warnings.warn` call ("io.py:45: QuantizationWarning ... return read_midi(path)"),
+    which tells a musician nothing; our messages already name the file they concern.
+    Warnings meant for programmers (deprecations and the like) are not shown.
+    """
+    seen: set[str] = set()
+
+    def show(
+        message: Warning | str, category: type[Warning], filename: str, lineno: int,
+        file: object = None, line: str | None = None,
+    ) -> None:  # fmt: skip
+        text = " ".join(str(message).split())
+        if text and text not in seen and not issubclass(category, _QUIET_WARNINGS):
+            seen.add(text)
+            click.echo(f"warning: {text}", err=True)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")  # repeats are dropped by text above, across call sites
+        warnings.showwarning = show
+        yield
 
 
 @contextlib.contextmanager
@@ -93,7 +134,7 @@ def stopped_cleanly_by_term() -> Iterator[None]:
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
-    previous = {}
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         yield
     finally:

@@ -13,6 +13,7 @@ EXAMPLES = """Examples:
   midigan compose --bars 8 --key Am --chords "Am F C G" --seed 3 --format mid,png -o tune.mid
   midigan compose --bars 32 --key D --meter 6/8 --style irish -n 4 -o jigs/
   midigan compose --bars 8 --primer my_idea.mid
+  midigan compose --bars 16 --primer song.mid --primer-bars -4   # continue its last 4 bars
 """
 
 
@@ -50,6 +51,13 @@ EXAMPLES = """Examples:
 )
 @click.option("--primer", default=None, metavar="FILE", help="A MIDI/ABC/MusicXML phrase to continue.")
 @click.option(
+    "--primer-bars",
+    type=int,
+    default=None,
+    metavar="N",
+    help="Continue only the primer's first N bars (4) or its last N (-4) [default: all of it].",
+)
+@click.option(
     "--model", default=None, metavar="PATH", help="A checkpoint from `midigan train` [default: shipped]."
 )
 @click.option("--no-accompaniment", is_flag=True, help="Melody only: no chord and bass tracks.")
@@ -74,6 +82,7 @@ def compose(
     count: int,
     out: str | None,
     primer: str | None,
+    primer_bars: int | None,
     model: str | None,
     no_accompaniment: bool,
     strict_key: bool,
@@ -97,6 +106,7 @@ def compose(
             chords=chords,
             style=style,
             primer=primer,
+            primer_bars=primer_bars,
             seed=seed,
             temperature=temperature,
             n=count,

@@ -92,6 +92,7 @@ def compose(
     accompaniment: bool = True,
     strict_key: bool = False,
     device: str | None = None,
+    primer_bars: int | None = None,
 ) -> Piece | list[Piece]:
     """Compose `n` new pieces (one batched sampler call) and return them as Pieces.
 
@@ -121,12 +122,15 @@ def compose(
             7th); by default the model follows the key as the corpus does, with the
             occasional chromatic note.
         device: where to sample; None = CUDA for batches of 16+ when available, else CPU.
+        primer_bars: continue only the primer's first N bars (4), or its last N (-4);
+            None = the whole primer.
 
     Returns:
         A Piece (n == 1) or a list of n Pieces.
 
     Raises:
-        ConfigError: a value out of range (bars 0, n 0, temperature <= 0...).
+        ConfigError: a value out of range (bars 0, n 0, temperature <= 0, primer_bars
+            0 or longer than the primer...).
         TheoryError: an unknown key, meter, chord symbol or style.
         MidiReadError: the primer cannot be read or holds no notes.
         CheckpointError: the model is missing or not a midigan checkpoint.
@@ -135,7 +139,7 @@ def compose(
     bars = check_whole("bars", bars, 1, None)
     seed = resolve_seed(seed)
     temperature = None if temperature is None else check_temperature(temperature)
-    conditions = plan_conditions(bars, key, meter, tempo, chords, style, primer, seed, n)
+    conditions = plan_conditions(bars, key, meter, tempo, chords, style, primer, seed, n, primer_bars)
     bundle = _resolve_model(model, device, n)
     from midigan.model.sampler import sample
 

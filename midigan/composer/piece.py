@@ -132,7 +132,9 @@ class Piece:
     def save(self, path: str | Path) -> Path:
         """Write the piece; the format follows the extension: .mid, .musicxml/.xml, .wav, .png.
 
-        The file appears whole or not at all (temp file + rename).
+        The file appears whole or not at all (temp file + rename). An existing regular file
+        at `path` is replaced, as `open(path, "w")` would; a folder, symlink, device or
+        read-only file never is (MidiWriteError).
 
         Raises:
             MidiWriteError: unknown extension or unwritable location.

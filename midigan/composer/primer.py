@@ -2,7 +2,8 @@
 
 :func:`read_primer` takes the melody of any file midigan reads (by the melody rule of
 :mod:`midigan.music.melody`) with its meter, tempo and key (the key signature, else the best
-Krumhansl-Kessler fit). :func:`move_primer` transposes it into the key asked for, the
+Krumhansl-Kessler fit), whole or only its first or last few bars (:func:`take_bars`: a whole
+song is too long to continue). :func:`move_primer` transposes it into the key asked for, the
 shortest way, through the relative key when the modes differ. :func:`primer_streams`
 turns it into the note streams the sampler teacher-forces and then copies verbatim,
 without the trailing rest, so the model continues right where the last note ends.
@@ -18,18 +19,24 @@ import numpy as np
 
 from midigan.composer.piece import MELODY_TRACK_NAME
 from midigan.errors import ConfigError, MidiganError, MidiReadError
-from midigan.music.score import KeySignature, Meter, Score, Tempo
+from midigan.music.score import KeySignature, Meter, Note, Score, Tempo
 
 if TYPE_CHECKING:
     from midigan.representations.streams import NoteStreams
 
 
-def read_primer(primer: str | Path | Score) -> Score:
+def read_primer(primer: str | Path | Score, bars: int | None = None) -> Score:
     """The primer's melody as a one-track Score ("Melody"), with its first meter, tempo and key.
+
+    Args:
+        primer: a file midigan reads, or a Score.
+        bars: keep only the first `bars` bars, or with a negative number the last `-bars`
+            (see :func:`take_bars`); None keeps it whole.
 
     Raises:
         MidiReadError: unreadable file, or no pitched notes.
-        ConfigError: `primer` is neither a path nor a Score.
+        ConfigError: `primer` is neither a path nor a Score; `bars` is 0, longer than the
+            primer, or picks bars without a note.
     """
     from midigan.music.melody import extract_melody
 
@@ -58,8 +65,41 @@ def read_primer(primer: str | Path | Score) -> Score:
 
         tonic, mode = detect_key(melody, [(t, m) for m in ("major", "minor") for t in range(12)])
         first_key = KeySignature(0, tonic, mode)
-    melody.keys = [KeySignature(0, first_key.tonic, first_key.mode)]
-    return melody
+    melody.keys = [KeySignature(0, first_key.tonic, first_key.mode, first_key.spelling)]
+    return melody if bars is None else take_bars(melody, bars)
+
+
+def take_bars(melody: Score, bars: int) -> Score:
+    """The first `bars` bars of a one-track primer, or with `bars` negative its last `-bars`.
+
+    Bars are counted on the primer's first meter, up to the bar of its last note. Notes
+    are cut at the end of the span; notes sounding into its start from before are left
+    out (the span opens with a rest there). The result starts at tick 0 and ends on the
+    span's last barline.
+
+    Raises:
+        ConfigError: `bars` is 0 or longer than the primer, or the span holds no note.
+    """
+    starts = melody.bar_starts()
+    total = len(starts) - 1
+    if bars == 0 or abs(bars) > total:
+        raise ConfigError(
+            f"primer_bars: the primer has {total} bar(s); ask for 1 to {total} (its first bars) "
+            f"or -1 to -{total} (its last bars), not {bars}"
+        )
+    first = 0 if bars > 0 else total + bars  # index of the first bar kept
+    start, stop = starts[first], starts[first + abs(bars)]
+    notes = [
+        Note(n.pitch, n.onset - start, min(n.offset, stop) - n.onset, n.velocity)
+        for n in melody.tracks[0].notes
+        if start <= n.onset < stop
+    ]
+    if not notes:
+        raise ConfigError(f"primer_bars: bars {first + 1}-{first + abs(bars)} of the primer hold no notes")
+    cut = melody.copy()
+    cut.tracks[0].notes = notes
+    cut.end_tick = stop - start
+    return cut
 
 
 def move_primer(melody: Score, key: tuple[int, str]) -> Score:

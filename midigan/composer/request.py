@@ -70,8 +70,11 @@ def plan_conditions(
     primer: str | Path | Score | None,
     seed: int,
     n: int,
+    primer_bars: int | None = None,
 ) -> list[Conditions]:
     """Turn a musician's request into one validated Conditions per piece.
+
+    `primer_bars` keeps only the primer's first N bars (negative: its last N).
 
     Raises:
         ConfigError, TheoryError, MidiReadError: see :func:`compose`.
@@ -81,7 +84,11 @@ def plan_conditions(
     progression = [] if free else parse_chords(chords)
     meter_pair = _parse_meter(meter)
     asked_key = _parse_key(key)
-    melody = read_primer(primer) if primer is not None else None
+    if primer_bars is not None:
+        if primer is None:
+            raise ConfigError("primer_bars: give a primer to take bars from")
+        check_whole("primer_bars", primer_bars, -(2**31), 2**31)
+    melody = read_primer(primer, primer_bars) if primer is not None else None
     if melody is not None:
         primer_meter = melody.meters[0]
         if meter_pair and meter_pair != (primer_meter.numerator, primer_meter.denominator):
@@ -93,7 +100,8 @@ def plan_conditions(
         if melody.bar_count >= bars:
             raise ConfigError(
                 f"bars: the primer fills {melody.bar_count} bar(s); ask for more than that "
-                f"(e.g. {melody.bar_count + 8}) so there is something to continue"
+                f"(e.g. {melody.bar_count + 8}) so there is something to continue, or take only "
+                "its first or last bars with primer_bars (--primer-bars 4, --primer-bars -4)"
             )
     meter_pair = meter_pair or (4, 4)
     qpm = _check_tempo(tempo) if tempo is not None else _default_tempo(style, meter_pair, melody)

@@ -22,7 +22,6 @@ so the whole training split fits in a few tens of MB and a lookup is a binary se
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -30,13 +29,8 @@ from midigan.errors import ConfigError
 from midigan.music.score import KeySignature, Meter, Note, Score, Tempo, Track
 from midigan.representations.conditions import Conditions
 from midigan.representations.ids import METER_NAMES, meter_id, mode_id, shift_to_c
+from midigan.representations.streams import REST, NoteStreams
 from midigan.representations.tune import Tune
-
-if TYPE_CHECKING:
-    from midigan.representations.streams import NoteStreams
-
-REST = -1
-"""Pitch of a rest event (the same value as NoteStreams' REST)."""
 
 Event = tuple[int, int]
 
@@ -237,8 +231,6 @@ class MarkovModel:
 
     def generate(self, conditions: Sequence[Conditions], seed: int | None = None) -> list[NoteStreams]:
         """Pieces as NoteStreams in the requested keys (not moved to C), like the model sampler."""
-        from midigan.representations.streams import NoteStreams
-
         scores = self.generate_scores(conditions, seed)
         pairs = zip(scores, conditions, strict=True)
         return [NoteStreams.from_score(s, style=c.style, to_c=False) for s, c in pairs]

@@ -74,8 +74,12 @@ def write_score(score: Score, path: str | Path, fmt: str | None = None) -> Path:
     Returns:
         The path written.
 
+    An existing regular file at `path` is replaced (as `open(path, "w")` would); a folder,
+    symlink, device or read-only file never is.
+
     Raises:
-        MidiWriteError: unknown extension or unwritable location.
+        MidiWriteError: unknown extension, unwritable location, or a target that is not
+            a regular writable file.
         RenderError: the WAV, PNG or MusicXML writer failed.
     """
     path = Path(path)

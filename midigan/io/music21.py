@@ -22,6 +22,8 @@ or minor by pitch profile). ``mode_rule="detect"`` is for the Essen collection, 
 ``K:`` field names the tune's tonic *letter* with accidentals spelt out in the body,
 not its mode: the key is the best pitch-profile match among the tonic's major, its
 minor and the signature's relative minor (see :func:`midigan.music.harmony.detect_key`).
+Either way a key keeps the tonic's spelling its signature implies (five flats and major:
+'Db', not 'C#') in ``KeySignature.spelling``, so a piece read back prints as it was written.
 
 Writing goes the other way, in :mod:`midigan.io.musicxml` (which does not import this
 module, nor this module it); ABC text repairs live in :mod:`midigan.io.abc`.

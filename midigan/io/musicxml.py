@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import bisect
 import functools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 from itertools import pairwise
 from pathlib import Path
@@ -84,14 +84,16 @@ def _part(score: Score, track: Track, index: int, grid: tuple[list[int], list[Me
     measures = [m21s.Measure(number=number) for number in range(1, len(barlines))]
     for start, measure in zip(barlines, measures, strict=False):
         part.insert(_quarters(start), measure)
-    speller_at = functools.cache(lambda tick: KeySpeller.of(score.key_at(tick)))
+    spellers: dict[int, KeySpeller] = {}  # by id() of the key in force: Db and C# compare equal
     for onset, offset, pitches, velocity in _segments(track.notes, barlines):
-        speller = KeySpeller(0) if track.is_drum else speller_at(onset)
+        key_now = score.key_at(onset)
+        speller = spellers.setdefault(id(key_now), KeySpeller.of(key_now))
         element = _element(pitches, offset - onset, speller, score.chord_at(onset))
         if pitches:
             element.volume.velocity = velocity
         _insert(measures, barlines, onset, element)
     _add_controls(score, measures, grid, first=index == 0)
+    _mark_accidentals(part, measures, barlines, lambda tick: KeySpeller.of(score.key_at(tick)).fifths)
     measures[0].insert(0, clef.PercussionClef() if track.is_drum else clef.bestClef(part, recurse=True))
     measures[-1].rightBarline = bar.Barline("final")
     return part
@@ -163,6 +165,54 @@ def _pitch(midi: int, spelled: Spelled) -> object:
     if alter:
         made.accidental = pitch.Accidental(alter)
     return made
+
+
+def _mark_accidentals(
+    part: m21stream.Part, measures: list, barlines: list[int], fifths_at: Callable[[int], int]
+) -> None:
+    """Show an accidental exactly where the letter's alteration differs from what is in force.
+
+    In force: the last alteration of that letter and octave earlier in the bar, else the key
+    signature at the note (a change of signature cancels the bar's accidentals). A tied-over
+    note shows none. music21's own pass would add courtesy
+    accidentals (a repeated E-sharp in one bar, a G-sharp after last bar's G), which engrave
+    as clutter; marking the stream done keeps its exporter from running it.
+    """
+    for measure, start in zip(measures, barlines, strict=False):
+        in_force: dict[tuple[str, int | None], float] = {}
+        fifths = fifths_at(start)
+        for element in measure.notes:
+            if fifths != (fifths := fifths_at(start + round(element.offset * TPQ))):
+                in_force.clear()  # a new signature cancels the bar's accidentals
+            signature = _signature(fifths)
+            for member in element.notes if element.isChord else [element]:
+                written = member.pitch
+                alter = written.accidental.alter if written.accidental is not None else 0
+                if member.tie is not None and member.tie.type in ("stop", "continue"):
+                    if written.accidental is not None:
+                        written.accidental.displayStatus = False
+                    continue
+                place = (written.step, written.octave)
+                shown = alter != in_force.get(place, signature.get(written.step, 0))
+                in_force[place] = alter
+                if shown and written.accidental is None:
+                    written.accidental = _natural()
+                if written.accidental is not None:
+                    written.accidental.displayStatus = shown
+    part.streamStatus.accidentals = True
+
+
+def _signature(fifths: int) -> dict[str, int]:
+    """The alteration a key signature of `fifths` sharps (negative: flats) gives each letter."""
+    if fifths >= 0:
+        return {step: 1 for step in "FCGDAEB"[:fifths]}
+    return {step: -1 for step in "BEADGCF"[:-fifths]}
+
+
+def _natural() -> object:
+    from music21 import pitch
+
+    return pitch.Accidental("natural")
 
 
 def _insert(measures: list, barlines: list[int], tick: int, element: object) -> None:

@@ -130,7 +130,7 @@ def _run_fluidsynth(binary: str, font: Path, midi_path: Path, wav_path: Path, sa
     try:
         result = subprocess.run(
             command, capture_output=True, text=True, timeout=TIMEOUT_SECONDS, check=False,
-            preexec_fn=None,
+            preexec_fn=_dies_with_parent(),
         )  # fmt: skip
     except subprocess.TimeoutExpired as e:
         raise RenderError(f"fluidsynth took longer than {TIMEOUT_SECONDS} s rendering {midi_path}") from e

@@ -18,6 +18,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
+from midigan.music.theory import chord_symbol, key_name
+
 TPQ = 12
 """Ticks per quarter note of every :class:`Score`."""
 
@@ -96,8 +98,6 @@ class KeySignature:
 
     @property
     def name(self) -> str:
-        from midigan.music.theory import key_name
-
         return key_name(self.tonic, self.mode)
 
 
@@ -114,8 +114,6 @@ class ChordLabel:
 
     @property
     def symbol(self) -> str:
-        from midigan.music.theory import chord_symbol
-
         return chord_symbol(self.root, self.quality)
 
 

@@ -321,17 +321,21 @@ class _Decoder:
         names = [KIND_NAMES[k] for k in _DISPLAY_ORDER if k in allowed]
         return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
 
-    def decode(self) -> Score:
-        ids, vocab = self.ids, self.vocab
-        size = len(vocab)
+    def _check_ids(self) -> None:
+        """Every id inside the vocabulary, and a BOS first."""
+        ids, size = self.ids, len(self.vocab)
         for i, token_id in enumerate(ids):
             if not 0 <= token_id < size:
                 raise TokenGrammarError(f"token {i} (id {token_id}): not in the vocabulary of {size} tokens")
         if not ids:
             raise TokenGrammarError("empty token sequence: expected BOS")
-        kinds, values = vocab.kinds, vocab.values
-        if kinds[ids[0]] != BOS:
+        if self.vocab.kinds[ids[0]] != BOS:
             raise self.fail(0, "BOS")
+
+    def decode(self) -> Score:
+        self._check_ids()
+        ids, vocab = self.ids, self.vocab
+        kinds, values = vocab.kinds, vocab.values
         tracks, i = self._header()
         score = Score(tracks=tracks, tempos=[], meters=[], title=self.title)
         notes = [t.notes for t in tracks]
@@ -384,12 +388,7 @@ class _Decoder:
         for j in range(i + 1, n):
             if kinds[ids[j]] != PAD:
                 raise self.fail(j, "PAD after EOS")
-        score.tempos = score.tempos or [Tempo(0, 120.0)]
-        score.meters = score.meters or [Meter(0, 4, 4)]
-        score.end_tick = bar_start
-        for track in tracks:
-            track.sort()
-        return score
+        return _finished(score, bar_start)
 
     def _header(self) -> tuple[list[Track], int]:
         """Track declarations after BOS; returns the tracks and the index of the first body token."""
@@ -422,3 +421,13 @@ class _Decoder:
                 raise self.fail(i + offset, KIND_NAMES[kind])
         notes.append(Note(values[ids[i]], onset, values[ids[i + 1]], values[ids[i + 2]]))
         return i + 2
+
+
+def _finished(score: Score, end_tick: int) -> Score:
+    """The decoded score with the defaults a token sequence may leave out, notes in order."""
+    score.tempos = score.tempos or [Tempo(0, 120.0)]
+    score.meters = score.meters or [Meter(0, 4, 4)]
+    score.end_tick = end_tick
+    for track in score.tracks:
+        track.sort()
+    return score

@@ -1,12 +1,12 @@
 """`train`: MLE warm start, then adversarial fine-tuning, with checkpoints you can resume.
 
-The run folder holds ``config.toml`` (the resolved configuration),
-``train_log.jsonl`` (one JSON object per log interval and per validation),
-``mle/`` (the teacher-forced model: the baseline) and ``gan/`` (after adversarial
-fine-tuning). Each checkpoint carries the optimizer and RNG states, so
-``--resume`` continues a killed run exactly where its last checkpoint left it: a
-run of 2k steps and a run of k steps resumed for k more end with identical
-parameters.
+The run folder (:mod:`midigan.train.run_folder`) holds ``config.toml`` (the resolved
+configuration), ``run.json`` (the seed), ``train_log.jsonl`` (one JSON object per log
+interval and per validation), ``mle/`` (the teacher-forced model: the baseline) and
+``gan/`` (after adversarial fine-tuning). Each checkpoint carries the optimizer and
+RNG states, so ``--resume`` continues a killed run exactly where its last checkpoint
+left it: a run of 2k steps and a run of k steps resumed for k more end with
+identical parameters. Everything a resume reads is checked before a step is taken.
 
 The inner loop never waits on the device: losses accumulate in device tensors
 and are read (one host sync) every `log_every` steps, where non-finite or
@@ -20,7 +20,7 @@ import json
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +34,6 @@ from midigan.model.checkpoint import (
     build_generator,
     checkpoint_files,
     model_config_for,
-    read_tensors,
-    read_trainer_state,
-    recover_folder,
     write_folder,
 )
 from midigan.model.conditioning import Timeline
@@ -44,7 +41,7 @@ from midigan.model.discriminator import Discriminator
 from midigan.model.unroll import unroll
 from midigan.train import distributed as dist_util
 from midigan.train.batch import Batch
-from midigan.train.config import TrainOptions
+from midigan.train.config import RUN_CONFIG_FILE, RUN_FILE, TrainOptions, run_record
 from midigan.train.dataset import (
     TokenizedCorpus,
     Window,
@@ -63,26 +60,14 @@ from midigan.train.gan import (
     set_requires_grad,
 )
 from midigan.train.meter import LossMeter
+from midigan.train.run_folder import LOG_FILE, PHASES, Position, clear_previous_run, read_resume_state
 from midigan.train.runtime import autocast_for, resolve_device
 from midigan.train.state import optimizer_to_flat, restore_optimizer, restore_rng, rng_tensors
 from midigan.train.validate import real_and_generated_stats, validation_nll
 
 log = logging.getLogger(__name__)
 
-PHASES = ("mle", "gan")
 _GAN_EPOCH_SALT = 1_000_003  # GAN epochs draw their batch order apart from MLE epochs
-
-
-@dataclass
-class Position:
-    """Where a run stands; saved in every checkpoint's trainer.json."""
-
-    phase: str = "mle"
-    epoch: int = 0
-    batch: int = 0  # next batch of `epoch`
-    phase_step: int = 0
-    step: int = 0  # optimizer steps over both phases
-    phase_done: bool = False
 
 
 class _Stopped(Exception):
@@ -129,9 +114,7 @@ class Trainer:
             raise ConfigError("the corpus has no training pieces")
         self.position = Position()
         self.metrics: dict[str, Any] = {}
-        self._pending: tuple[dict[str, torch.Tensor], dict[str, Any]] | None = (
-            None  # optimizer state to restore
-        )
+        self._resumed: dict[str, torch.optim.Optimizer] | None = None  # restored optimizers
         self._total = 1
         self._validated_at = -1
         self._saved_at = 0
@@ -152,7 +135,7 @@ class Trainer:
         if not self.info.is_main:
             return
         self.out.mkdir(parents=True, exist_ok=True)
-        with open(self.out / "train_log.jsonl", "a", encoding="utf-8") as handle:
+        with open(self.out / LOG_FILE, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(record, sort_keys=True) + "\n")
 
     # ------------------------------------------------------------------ run
@@ -163,10 +146,14 @@ class Trainer:
             TrainingError: NaN or divergence (the last good checkpoint is kept).
             CheckpointError: --resume without a usable checkpoint.
         """
+        resumed = self._resume() if self.options.resume else None  # checked before anything is written
         if self.info.is_main:
+            if self.options.force and not self.options.resume:
+                clear_previous_run(self.out)
             self.out.mkdir(parents=True, exist_ok=True)
-            write_atomic(self.out / "config.toml", lambda: self.config.to_toml().encode())
-        resumed = self._resume() if self.options.resume else None
+            write_atomic(self.out / RUN_CONFIG_FILE, lambda: self.config.to_toml().encode())
+            if not self.options.resume or not (self.out / RUN_FILE).exists():
+                write_atomic(self.out / RUN_FILE, lambda: run_record(self.options.seed))
         self._log(
             {
                 "event": "start",
@@ -204,9 +191,7 @@ class Trainer:
         if self.options.max_steps is not None:
             total = min(total, self.options.max_steps)
         self._total = total
-        optimizers = self._optimizers(phase)
-        if self._pending is not None:
-            self._restore_optimizers(optimizers)
+        optimizers, self._resumed = self._resumed or self._optimizers(phase), None
         accum = LossMeter(self.device, self.info)
         pos = self.position
         bar = None
@@ -480,46 +465,49 @@ class Trainer:
     def _resume(self) -> str:
         """Load the latest checkpoint of the run folder; returns its folder name.
 
+        Every part of the training state is read, checked and restored here, before a
+        step is taken or a file written, so a damaged checkpoint costs one line.
+
         Raises:
-            CheckpointError: nothing to resume, or a checkpoint from another corpus/model.
+            CheckpointError: nothing to resume, a damaged checkpoint, or one from
+                another corpus, seed or model.
         """
-        for phase in reversed(PHASES):
-            folder = recover_folder(self.out / phase)
-            if (folder / "trainer.json").exists():
-                break
-        else:
-            raise CheckpointError(f"{self.out}: no checkpoint to resume (no mle/ or gan/ with trainer.json)")
-        tensors, meta = read_trainer_state(folder)
-        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-        if config.get("corpus", {}).get("fingerprint") != self.corpus.fingerprint:
+        state = read_resume_state(self.out)
+        folder = state.folder
+        corpus = state.config.get("corpus")
+        if not isinstance(corpus, dict) or corpus.get("fingerprint") != self.corpus.fingerprint:
             raise CheckpointError(
                 f"{folder}: trained on another corpus (fingerprint differs); resume with the same --corpus"
             )
-        weights = read_tensors(folder / MODEL_FILE)
+        seed = state.config.get("seed", self.options.seed)
+        if seed != self.options.seed:
+            raise CheckpointError(f"{folder}: the run was seeded {seed!r}; resume it with --seed {seed!r}")
         try:
-            self.generator.load_state_dict(weights)
-            if phase == "gan":
-                self.critic.load_state_dict({k[7:]: v for k, v in tensors.items() if k.startswith("critic.")})
+            self.generator.load_state_dict(state.weights)
+            if state.phase == "gan":
+                critic = {k[7:]: v for k, v in state.tensors.items() if k.startswith("critic.")}
+                self.critic.load_state_dict(critic)
         except RuntimeError as e:
             raise CheckpointError(
                 f"{folder}: weights do not fit this config ({e}); resume with the run's config"
             ) from e
-        self.position = Position(**meta["position"])
+        self.position = state.position
         self._saved_at = self.position.step
-        self.metrics = config.get("metrics", {})
-        if not restore_rng(tensors, self.info.rank, self.device):
-            torch.manual_seed(self.options.seed + self.info.rank + self.position.step)
-        if meta.get("scaler") and self.scaler.is_enabled():
-            self.scaler.load_state_dict(meta["scaler"])
-        self._pending = None if self.position.phase_done else (tensors, meta["optimizers"])
+        metrics = state.config.get("metrics", {})
+        self.metrics = metrics if isinstance(metrics, dict) else {}
+        try:
+            if not restore_rng(state.tensors, self.info.rank, self.device):
+                torch.manual_seed(self.options.seed + self.info.rank + self.position.step)
+            if state.scaler and self.scaler.is_enabled():
+                self.scaler.load_state_dict(state.scaler)
+            if not self.position.phase_done:
+                self._resumed = self._optimizers(state.phase)
+                for name, opt in self._resumed.items():
+                    restore_optimizer(f"opt_{name}", opt, state.tensors, state.optimizers[name])
+        except (ValueError, KeyError, TypeError, RuntimeError) as e:
+            raise CheckpointError(f"{folder}: training state does not fit this run ({e})") from e
         self._log({"event": "resume", "from": str(folder), "step": self.position.step})
         return str(folder)
-
-    def _restore_optimizers(self, optimizers: dict) -> None:
-        tensors, metas = self._pending
-        for name, opt in optimizers.items():
-            restore_optimizer(f"opt_{name}", opt, tensors, metas[name])
-        self._pending = None
 
 
 def train(options: TrainOptions) -> dict[str, Any]:
