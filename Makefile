@@ -1,5 +1,5 @@
 # Two entry points do all the set-up on a fresh machine:
-#   make demo   -> a virtual environment from nothing, then `midigan compose --bars 16`
+#   make demo   -> a virtual environment from nothing, then `midigan compose --bars 16 -o out/`
 #   make test   -> the same environment, system packages for rendering, then lint + the whole test suite
 # CI (.ci/run) calls `make test`.
 
@@ -30,8 +30,9 @@ system-deps:
 		sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fluidsynth fluid-soundfont-gm >/dev/null; \
 	else echo "note: install fluidsynth and fluid-soundfont-gm for WAV rendering"; fi
 
+# The demo's piece goes under out/ (ignored by git), never into the repository root.
 demo: $(STAMP)
-	$(BIN)/midigan compose --bars 16
+	$(BIN)/midigan compose --bars 16 -o out/
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -40,8 +41,9 @@ lint: $(STAMP)
 test: $(STAMP) system-deps lint
 	$(BIN)/python -m pytest -n 2 -q $(PYTEST_ARGS)
 
+# Rebuilds the tracked corpora/ in place: --force, since a build refuses a folder that holds files.
 corpus: $(STAMP)
-	$(BIN)/midigan corpus build --out corpora
+	$(BIN)/midigan corpus build --out corpora --force
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py

@@ -6,6 +6,9 @@
 The same from the shell:
 
     midigan compose --bars 8 --primer examples/primer.mid --seed 11 -o continued.mid
+
+A whole song is too long to continue: take its first bars, or its last ones, with
+`--primer-bars 4` / `--primer-bars -4` (`primer_bars=-4` in Python).
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import time
@@ -231,6 +232,35 @@ def test_write_folder_replaces_atomically_and_recovers_an_interrupted_swap(tmp_p
     target.rename(tmp_path / ".ckpt.old")
     recover_folder(target)
     assert (target / "a.txt").read_bytes() == b"two"
+
+
+def test_a_killed_writes_temp_folder_is_swept_by_the_next_write_and_nothing_else(tmp_path):
+    """Issue 12, point 8: kills mid-write left `.mle.*.tmp` folders (some with a 0-byte
+    model.safetensors) that were never removed."""
+    target = tmp_path / "mle"
+    write_folder(target, {"a.txt": b"one"})
+    killed = tmp_path / ".mle.k2x9abqz.tmp"
+    killed.mkdir()
+    (killed / "model.safetensors").write_bytes(b"")
+    fresh = tmp_path / ".mle.live0001.tmp"  # a write still going on: touched just now
+    fresh.mkdir()
+    kept = [tmp_path / ".gan.k2x9abqz.tmp", tmp_path / ".mle.short.tmp", tmp_path / "mle.k2x9abqz.tmp"]
+    for folder in kept:
+        folder.mkdir()
+    link = tmp_path / ".mle.linked00.tmp"
+    link.symlink_to(tmp_path / ".mle.short.tmp")
+    an_hour_ago = time.time() - 3600
+    for path in [killed, *kept]:
+        os.utime(path, (an_hour_ago, an_hour_ago))
+    os.utime(link, (an_hour_ago, an_hour_ago), follow_symlinks=False)
+    write_folder(target, {"a.txt": b"two"})
+    assert not killed.exists()
+    assert fresh.is_dir() and all(folder.is_dir() for folder in kept) and link.is_symlink()
+    # on resume the run owns its folder: the sweep does not wait, for either phase's name
+    recover_folder(target)
+    recover_folder(tmp_path / "gan")
+    assert not fresh.exists() and not kept[0].exists()
+    assert kept[1].is_dir() and kept[2].is_dir() and link.is_symlink()
 
 
 # ------------------------------------------------------------------ hostile checkpoints (issue 12)

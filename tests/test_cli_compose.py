@@ -339,3 +339,38 @@ def test_a_killed_runs_temp_file_is_swept_by_the_next_compose(tmp_path: Path) ->
     result = run("--bars", "4", "--seed", "9", "-o", str(tmp_path / "next.mid"))
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == [fresh.name, "next.mid"]
+
+
+# ------------------------------------------------------------------ help and make demo
+@pytest.mark.parametrize(
+    "command",
+    ["compose", "render", "train", "evaluate", "corpus", "corpus build", "corpus stats", "corpus resplit"],
+)
+def test_every_help_shows_examples_that_parse(command: str) -> None:
+    import shlex
+
+    shown = CliRunner().invoke(main, [*command.split(), "--help"])
+    assert shown.exit_code == 0, shown.output
+    examples = [line.strip() for line in shown.output.split("Examples:")[1].splitlines() if line.strip()]
+    assert examples and all(line.startswith(f"midigan {command.split()[0]} ") for line in examples)
+    for line in examples:  # every option an example uses exists (--help stops before running it)
+        args = shlex.split(line.split("  #")[0])[1:]
+        parsed = CliRunner().invoke(main, [*args, "--help"])
+        assert parsed.exit_code == 0, f"{line}: {parsed.output}"
+
+
+def test_make_demo_writes_under_an_ignored_folder() -> None:
+    import re
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    recipe = re.search(r"^demo:.*\n\t(.*)$", (root / "Makefile").read_text(), flags=re.M)
+    assert recipe is not None and "midigan compose" in recipe.group(1)
+    out = re.search(r"-o (\S+)", recipe.group(1))
+    assert out is not None and out.group(1).endswith("/"), recipe.group(1)  # a folder, not the root
+    if shutil.which("git") is None or not (root / ".git").exists():
+        pytest.skip("not a git checkout: cannot ask git what it ignores")
+    ignored = subprocess.run(
+        ["git", "check-ignore", "-q", f"{out.group(1)}midigan-1.mid"], cwd=root, check=False
+    )
+    assert ignored.returncode == 0  # git ignores the demo's piece

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -183,6 +184,25 @@ def test_stats_of_an_empty_folder(tmp_path: Path) -> None:
     stats = corpus_stats(tmp_path)
     assert stats["files"] == 0 and stats["pitch"]["min"] is None
     assert "MIDI files        0" in format_stats(stats)
+
+
+def test_build_refuses_a_folder_with_files_unless_forced(small_corpus: Path, tmp_path: Path) -> None:
+    from midigan.cli import main
+    from midigan.errors import ConfigError
+
+    shutil.copytree(small_corpus, tmp_path / "c")
+    before = {p: p.read_bytes() for p in (tmp_path / "c").rglob("*") if p.is_file()}
+    midi = sum(1 for p in before if p.suffix == ".mid")
+    with pytest.raises(ConfigError, match=rf"{midi} MIDI files, manifest.jsonl and build_report.json"):
+        build_corpus(tmp_path / "c", sources=["essen"], jobs=1, limit=2, progress=False)
+    args = ["corpus", "build", "--out", str(tmp_path / "c"), "--jobs", "1", "--limit", "2", "--quiet"]
+    refused = CliRunner().invoke(main, [*args, "--sources", "essen"])
+    assert refused.exit_code == 1 and "--force" in refused.output and "Traceback" not in refused.output
+    assert {p: p.read_bytes() for p in (tmp_path / "c").rglob("*") if p.is_file()} == before  # untouched
+    forced = CliRunner().invoke(main, [*args, "--sources", "essen", "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert f"overwriting {tmp_path / 'c'}: {midi} MIDI files" in forced.output
+    assert (tmp_path / "c" / "manifest.jsonl").read_bytes() != before[tmp_path / "c" / "manifest.jsonl"]
 
 
 def test_build_cli_prints_counts_and_reasons(tmp_path: Path) -> None:

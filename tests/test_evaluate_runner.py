@@ -109,9 +109,10 @@ def test_cli_prints_the_table(corpus: Path, tmp_path: Path) -> None:
     assert (out / "report.json").is_file()
 
 
-def test_no_model_evaluation_never_imports_torch(corpus: Path) -> None:
+def test_no_model_evaluation_never_imports_torch(corpus: Path, tmp_path: Path) -> None:
     """Baselines only: listing the corpus and fitting the Markov model need no torch."""
-    args = ["evaluate", "--no-model", "--corpus", str(corpus), "--n", "6", "--bars", "4"]
+    out_dir = str(tmp_path / "evaluation")
+    args = ["evaluate", "--no-model", "--corpus", str(corpus), "--n", "6", "--bars", "4", "--out", out_dir]
     code = (
         "import sys; from click.testing import CliRunner; from midigan.cli import main; "
         f"result = CliRunner().invoke(main, {args!r}); print(result.exit_code, 'torch' in sys.modules)"
@@ -233,3 +234,56 @@ def test_a_run_folder_gets_mle_and_gan_rows(corpus: Path, tmp_path: Path) -> Non
     for tune in tunes:
         assert (tune.tonic, tune.mode, tune.meter, tune.bar_count) == (9, "minor", (3, 4), 3)
         assert [(c.tick, c.root) for c in tune.chords] == [(0, 9), (36, 4), (72, 9)]
+
+
+# ------------------------------------------------------------------ --split (issue 13, point 10)
+def _plain_folder(folder: Path, pieces: int) -> Path:
+    rng = np.random.default_rng(1)
+    folder.mkdir()
+    for i in range(pieces):
+        write_midi(fake_piece(rng, int(rng.integers(0, 12)), (4, 4), 6), folder / f"song{i:02d}.mid")
+    return folder
+
+
+def test_cli_a_small_plain_folder_is_refused_with_the_way_out_then_split_by_shares(tmp_path: Path) -> None:
+    """A 90/5/5 hash leaves a folder of 20 songs 1 test piece; `--split` gives it 6."""
+    folder = _plain_folder(tmp_path / "songs", 20)
+    args = ["evaluate", "--no-model", "--corpus", str(folder), "--n", "6", "--bars", "4"]
+    refused = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "no")])
+    assert refused.exit_code == 1 and "Traceback" not in refused.output
+    assert "with the 90/5/5 split by file name; split a small folder by shares" in refused.output
+    assert not (tmp_path / "no").exists(), "nothing half-written"
+    result = CliRunner().invoke(
+        main, [*args, "--split", "train=0.6,valid=0.1,test=0.3", "--out", str(tmp_path / "e")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "6 test pieces of up to 4 bars (split train=0.6,valid=0.1,test=0.3)" in result.output
+    assert json.loads((tmp_path / "e" / "report.json").read_text())["settings"]["split"].startswith(
+        "train=0.6"
+    )
+
+
+def test_cli_train_and_evaluate_agree_on_a_split_by_shares(tmp_path: Path, monkeypatch) -> None:
+    """The run records its --split; evaluate takes it from the model and splits the folder the same way."""
+    pytest.importorskip("torch")
+    from midigan.evaluate.runner import recorded_split
+    from midigan.train.config import TrainOptions
+    from midigan.train.dataset import fingerprint
+
+    monkeypatch.setenv("MIDIGAN_CACHE_DIR", str(tmp_path / "cache"))
+    folder = _plain_folder(tmp_path / "songs", 12)
+    run = tmp_path / "run"
+    args = ["train", "--corpus", str(folder), "--out", str(run), "--config", "tiny", "--dry-run", "--quiet"]
+    result = CliRunner().invoke(
+        main, [*args, "--split", "train=0.5, valid=0.25, test=0.25", "--device", "cpu"]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads((run / "run.json").read_text())["split"] == "train=0.5,valid=0.25,test=0.25"
+    split = recorded_split(run)
+    assert split == "train=0.5,valid=0.25,test=0.25"
+    trained_on = json.loads((run / "mle" / "config.json").read_text())["corpus"]["fingerprint"]
+    coverage = TrainOptions.resolve(folder, tmp_path / "x", config="tiny").config.data.coverage
+    assert fingerprint(corpus_pieces(folder, split), coverage) == trained_on, "same files, same splits"
+    with pytest.raises(ConfigError, match="contradicts the run"):
+        TrainOptions.resolve(folder, run, resume=True, split="train=0.8,valid=0.1,test=0.1")
+    assert TrainOptions.resolve(folder, run, resume=True).split == split

@@ -6,7 +6,7 @@ import pytest
 from conftest import make_track
 
 from midigan.errors import MidiganError
-from midigan.music.melody import extract_melody, melody_track_index, skyline
+from midigan.music.melody import extract_melody, melody_choice, melody_track_index, skyline
 from midigan.music.score import Note, Score
 
 
@@ -131,3 +131,13 @@ def test_extract_melody_is_monophonic_named_and_keeps_the_program():
 def test_extract_melody_with_an_explicit_track():
     score = Score(tracks=[make_track(scale(40), program=33), make_track(scale(70))])
     assert extract_melody(score, track_index=0).notes[0].pitch == 40
+
+
+def test_the_choice_names_the_part_of_the_rule_that_made_it():
+    """`midigan train` reports which track each file's melody came from, and why."""
+    only = Score(tracks=[make_track(scale(60), name="Piano")])
+    named = Score(tracks=[make_track(scale(84), name="Piccolo"), make_track(scale(60), name="Lead Vocal")])
+    highest = Score(tracks=[make_track(scale(48), name="Bass"), make_track(scale(72), name="Flute")])
+    assert melody_choice(only) == (0, "only track")
+    assert melody_choice(named) == (1, "by name")
+    assert melody_choice(highest) == (1, "highest")

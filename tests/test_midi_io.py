@@ -168,7 +168,7 @@ def test_file_without_notes_is_an_empty_score_with_its_bars():
     [
         ("empty.mid", "empty"),
         ("not_midi.mid", "not a MIDI file"),
-        ("truncated.mid", "corrupt or truncated MIDI file"),
+        ("truncated.mid", "truncated file"),
         ("zero_tpq.mid", "zero ticks per quarter"),
         ("smpte.mid", "SMPTE"),
         ("missing.mid", "no such file"),

@@ -98,6 +98,7 @@ def test_composed_musicxml_engraves_cleanly(
     assert all(len(p.findall("measure")) == BARS for p in parts)
     assert {int(f.text) for f in root.iter("fifths")} == {fifths}
     assert b'print-object="no"' not in xml  # no hidden rests: bars are filled with visible ones
+    assert b"<inversion>" not in xml  # the pitch-less chord symbols claim no inversion
     assert accidental_problems(xml) == []
     tonic_pc = piece.score.keys[0].tonic
     written = {

@@ -138,7 +138,7 @@ def test_tokenized_corpus_is_cached_and_never_reparsed(tmp_path, monkeypatch):
     def refuse(entry):
         raise AssertionError("parsed again")
 
-    monkeypatch.setattr(dataset, "read_streams", refuse)
+    monkeypatch.setattr(dataset, "read_melody", refuse)
     again = load_corpus(folder, cache_dir=tmp_path / "cache")
     assert np.array_equal(first.events, again.events) and again.vocab == first.vocab
     assert [t.bar_starts.tolist() for t in again.timelines] == [

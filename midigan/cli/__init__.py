@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import logging
 import signal
 import sys
 import threading
@@ -116,6 +117,36 @@ def plain_warnings() -> Iterator[None]:
         warnings.simplefilter("always")  # repeats are dropped by text above, across call sites
         warnings.showwarning = show
         yield
+
+
+class _EchoHandler(logging.Handler):
+    """A library log record as one plain line on stderr ('warning: ...' for warnings)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        prefix = "warning: " if record.levelno >= logging.WARNING else ""
+        click.echo(f"{prefix}{record.getMessage()}", err=True)
+
+
+@contextlib.contextmanager
+def library_log(verbose: bool = False) -> Iterator[None]:
+    """Show what the library logs (`logging`, the `midigan` loggers) as plain lines on stderr.
+
+    The library reports through `logging` (what it did to a corpus, a schedule it changed);
+    the command shows those lines: info and warnings always, the per-file detail (debug)
+    with `verbose`. Without a handler Python would print warnings bare and drop the rest.
+    """
+    logger = logging.getLogger("midigan")
+    handler = _EchoHandler(logging.DEBUG if verbose else logging.INFO)
+    level, propagate = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(handler.level)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
 
 
 @contextlib.contextmanager

@@ -8,13 +8,29 @@ import click
 
 from midigan.cli import run_guarded
 
+BUILD_EXAMPLES = """\
+  midigan corpus build --out my-corpus                      # all four collections
+  midigan corpus build --out sample --limit 50 --sources essen,chorales
+  midigan corpus build --force                              # rebuild the tracked corpora/ in place
+"""
+STATS_EXAMPLES = """\
+  midigan corpus stats path/to/midi/folder
+  midigan corpus stats corpora --json
+"""
+RESPLIT_EXAMPLES = "  midigan corpus resplit --corpus corpora\n"
 
-@click.group("corpus")
+
+def _examples(*blocks: str) -> str:
+    """A click epilog: 'Examples:', then the lines as written (click's \\b keeps them unwrapped)."""
+    return "Examples:\n\n\b\n" + "".join(blocks)
+
+
+@click.group("corpus", epilog=_examples(BUILD_EXAMPLES, STATS_EXAMPLES, RESPLIT_EXAMPLES))
 def corpus() -> None:
     """Build the training corpus, or describe a folder of MIDI files."""
 
 
-@corpus.command("build")
+@corpus.command("build", epilog=_examples(BUILD_EXAMPLES))
 @click.option(
     "--out",
     default="corpora",
@@ -38,12 +54,25 @@ def corpus() -> None:
     help="Comma-separated sources: essen,oneills,ryans,chorales (default: all).",
 )
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def build(out: str, jobs: int | None, limit: int | None, sources: str | None, quiet: bool) -> None:
-    """Build the corpora from the collections inside music21 (no network needed)."""
-    from midigan.corpus.build import build_corpus
+@click.option(
+    "--force", is_flag=True, help="Write over a folder that already holds files (e.g. the tracked corpora/)."
+)
+def build(
+    out: str, jobs: int | None, limit: int | None, sources: str | None, quiet: bool, force: bool
+) -> None:
+    """Build the corpora from the collections inside music21 (no network needed).
+
+    An --out folder that already holds files is refused unless --force.
+    """
+    from midigan.corpus.build import build_corpus, existing_contents
 
     names = [s.strip() for s in sources.split(",") if s.strip()] if sources else None
-    report = run_guarded(build_corpus, out, sources=names, jobs=jobs, limit=limit, progress=not quiet)
+    found = existing_contents(out) if force else None
+    if found is not None:
+        click.echo(f"overwriting {out}: {found}", err=True)
+    report = run_guarded(
+        build_corpus, out, sources=names, jobs=jobs, limit=limit, progress=not quiet, force=force
+    )
     click.echo(f"built {report['built']} of {report['tunes']} tunes in {report['seconds']} s -> {out}")
     for name, info in report["sources"].items():
         skipped = sum(info["skipped"].values())
@@ -52,7 +81,7 @@ def build(out: str, jobs: int | None, limit: int | None, sources: str | None, qu
             click.echo(f"      {count:>5}  {reason}")
 
 
-@corpus.command("resplit")
+@corpus.command("resplit", epilog=_examples(RESPLIT_EXAMPLES))
 @click.option(
     "--corpus",
     "folder",
@@ -83,7 +112,7 @@ def resplit(folder: str, quiet: bool) -> None:
     )
 
 
-@corpus.command("stats")
+@corpus.command("stats", epilog=_examples(STATS_EXAMPLES))
 @click.argument("folder", type=click.Path(exists=True, file_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON instead of tables.")
 def stats(folder: str, as_json: bool) -> None:

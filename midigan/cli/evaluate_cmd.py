@@ -8,8 +8,17 @@ import click
 
 from midigan.cli import run_guarded
 
+EXAMPLES = """Examples:
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+\b
+  midigan evaluate --n 200                       # the shipped model against corpora/'s test split
+  midigan evaluate runs/x                        # a training run: its mle/ and gan/ each get a row
+  midigan evaluate --model runs/x/gan --n 500 --out eval-gan
+  midigan evaluate --no-model --corpus my_midi/  # the baselines only, on a folder of your own
+"""
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXAMPLES)
 @click.argument("run", required=False, type=click.Path(path_type=Path), metavar="[RUN]")
 @click.option(
     "--model",
@@ -55,6 +64,13 @@ from midigan.cli import run_guarded
     "--markov-order", type=int, default=3, show_default=True, help="Context length of the Markov row."
 )
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
+@click.option(
+    "--split",
+    default=None,
+    metavar="SHARES",
+    help="Split a plain folder by shares, e.g. train=0.8,valid=0.1,test=0.1 "
+    "[default: the split the model was trained with, else 90/5/5 by file name].",
+)
 def evaluate(
     run: Path | None,
     model: Path | None,
@@ -68,6 +84,7 @@ def evaluate(
     temperature: float | None,
     markov_order: int,
     device: str,
+    split: str | None,
 ) -> None:
     """Compare a model's pieces with the held-out test split and baselines.
 
@@ -77,7 +94,7 @@ def evaluate(
     from midigan.evaluate.runner import EvaluationSettings
     from midigan.evaluate.runner import evaluate as run_evaluation
 
-    def go() -> None:
+    def report_on_settings() -> None:
         if run is not None and model is not None:
             raise ConfigError("give the model either as RUN or as --model, not both")
         settings = EvaluationSettings(
@@ -91,9 +108,12 @@ def evaluate(
             markov_order=markov_order,
             temperature=temperature,
             device=device,
+            split=split,
         )
         report = run_evaluation(settings, out_dir=out, progress=True)
         click.echo(report.format_table())
-        click.echo(f"\n{report.settings['reference_pieces']} test pieces of up to {bars} bars; wrote {out}/")
+        split_used = f" (split {report.settings['split']})" if report.settings.get("split") else ""
+        pieces = report.settings["reference_pieces"]
+        click.echo(f"\n{pieces} test pieces of up to {bars} bars{split_used}; wrote {out}/")
 
-    run_guarded(go)
+    run_guarded(report_on_settings)

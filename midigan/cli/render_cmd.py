@@ -6,8 +6,17 @@ import click
 
 from midigan.cli import run_guarded, stopped_cleanly_by_term
 
+EXAMPLES = """Examples:
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+\b
+  midigan render song.mid --wav song.wav
+  midigan render song.mid --png roll.png --musicxml song.musicxml
+  midigan render tune.abc --musicxml tune.musicxml --force
+  midigan render song.mid --wav song.wav --soundfont ~/sf2/GeneralUser.sf2
+"""
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXAMPLES)
 @click.argument("file")
 @click.option(
     "--wav", default=None, metavar="OUT", help="Audio through fluidsynth and a General MIDI SoundFont."

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from midigan.corpus.families import assign_families, update_report
 from midigan.corpus.manifest import MANIFEST_NAME, split_of
-from midigan.errors import MidiganError
+from midigan.errors import ConfigError, MidiganError
 from midigan.io.atomic import write_atomic
 from midigan.music.score import Meter, Score, Tempo
 
@@ -307,11 +307,17 @@ def build_corpus(
     jobs: int | None = None,
     limit: int | None = None,
     progress: bool = True,
+    force: bool = False,
 ) -> dict:
     """Build the corpora into `out`; returns the report also written to ``build_report.json``.
 
+    A build writes over the MIDI files, manifest and report already in `out` and removes
+    corpus files it no longer makes, so a folder that holds anything (the committed
+    corpora/ included) is refused unless `force` (see :func:`existing_contents`).
+
     Raises:
         MidiganError: an unknown source name, or `out` cannot be written.
+        ConfigError: `out` is not empty and `force` is not set.
     """
     from tqdm import tqdm
 
@@ -320,6 +326,12 @@ def build_corpus(
     if unknown:
         raise MidiganError(f"unknown source {unknown[0]!r}: choose from {', '.join(SOURCES)}")
     out = Path(out)
+    found = existing_contents(out)
+    if found is not None and not force:
+        raise ConfigError(
+            f"{out} already holds {found}; a build writes over it and removes the corpus files it "
+            "no longer makes. Pass --force (force=True) to rebuild it there, or --out a new folder"
+        )
     for style in {SOURCES[s].style for s in sources}:
         (out / style).mkdir(parents=True, exist_ok=True)
     jobs = max(1, jobs or os.cpu_count() or 1)
@@ -349,6 +361,22 @@ def build_corpus(
     update_report(report, rows)
     write_atomic(out / "build_report.json", lambda: (json.dumps(report, indent=2) + "\n").encode("utf-8"))
     return report
+
+
+def existing_contents(out: str | Path) -> str | None:
+    """What a build into `out` would write over, in words ('11,457 MIDI files, manifest.jsonl and
+    2 other files'); None when `out` is missing or holds no file (empty folders are no loss)."""
+    out = Path(out)
+    files = [p for p in out.rglob("*") if p.is_file()] if out.is_dir() else []
+    if not files:
+        return None
+    midi = sum(1 for p in files if p.suffix == ".mid")
+    named = [name for name in (MANIFEST_NAME, "build_report.json") if (out / name).is_file()]
+    others = len(files) - midi - len(named)
+    parts = ([f"{midi:,} MIDI file{'s' if midi != 1 else ''}"] if midi else []) + named
+    if others or not parts:
+        parts.append(f"{others} other file{'s' if others != 1 else ''}")
+    return ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
 
 
 def _drop_duplicates(outcomes: list[Outcome], out: Path) -> None:

@@ -4,7 +4,12 @@ A built corpus (``midigan corpus build``) lists each piece on one JSON line with
 least ``id``, ``path`` (relative to the folder) and ``split``; the builder adds title,
 key, meter, bars, family and more, which :func:`read_manifest` keeps as they are. Any
 other folder of MIDI files is a corpus too: each file's id is its relative path and
-its split comes from a hash of that id (:func:`split_of`), the rule the builder uses.
+its split comes from a hash of that id (:func:`split_of`), the rule the builder uses:
+90 / 5 / 5 in expectation, which on a folder of 60 files may leave 2 test pieces. So a
+plain folder can be split by shares instead (``--split train=0.8,valid=0.1,test=0.1``,
+:func:`parse_split`): the files, ranked by the hash of their id, are dealt out in exactly
+those shares (:func:`split_by_shares`), the same way for `midigan train` and `midigan
+evaluate`. A built corpus keeps its manifest's splits (``corpus resplit`` changes those).
 
 Training, evaluation and ``corpus resplit`` read through here, so they agree on what a
 valid manifest is: a line that is not JSON, a row without a string ``id`` and ``path``,
@@ -48,6 +53,46 @@ def split_of(piece_id: str) -> str:
     """'train', 'valid' or 'test' from sha1(id) mod 100: < 90 train, < 95 valid, else test."""
     bucket = int(hashlib.sha1(piece_id.encode("utf-8")).hexdigest(), 16) % 100
     return "train" if bucket < 90 else "valid" if bucket < 95 else "test"
+
+
+def parse_split(text: str) -> dict[str, float]:
+    """The shares of ``train=0.8,valid=0.1,test=0.1`` (a split left out gets 0).
+
+    Raises:
+        ConfigError: an unknown split, a share that is not a number in [0, 1], shares
+            that do not add up to 1, or no training share.
+    """
+    shares = dict.fromkeys(SPLITS, 0.0)
+    for part in text.split(","):
+        name, _, value = part.partition("=")
+        name = name.strip()
+        if name not in SPLITS:
+            raise ConfigError(f"--split {text!r}: {name!r} is not one of {', '.join(SPLITS)}")
+        try:
+            shares[name] = float(value)
+        except ValueError:
+            raise ConfigError(f"--split {text!r}: {name}={value!r} is not a number") from None
+        if not 0.0 <= shares[name] <= 1.0:
+            raise ConfigError(f"--split {text!r}: {name}={value} is not between 0 and 1")
+    if abs(sum(shares.values()) - 1.0) > 1e-6 or shares["train"] <= 0:
+        raise ConfigError(f"--split {text!r}: the shares must add up to 1, with some for train")
+    return shares
+
+
+def format_split(shares: dict[str, float]) -> str:
+    """``train=0.8,valid=0.1,test=0.1``: what :func:`parse_split` reads."""
+    return ",".join(f"{name}={shares[name]:g}" for name in SPLITS)
+
+
+def split_by_shares(ids: list[str], shares: dict[str, float]) -> dict[str, str]:
+    """Each id's split: ids ranked by sha1, then test and valid dealt their share (at least one
+    each where the share is not 0, rounded), train the rest. Depends only on the set of ids."""
+    ranked = sorted(ids, key=lambda i: hashlib.sha1(i.encode("utf-8")).hexdigest())
+    counts = {name: max(1, round(shares[name] * len(ids))) if shares[name] > 0 else 0 for name in SPLITS}
+    n_test = min(counts["test"], max(len(ids) - 1, 0))
+    n_valid = min(counts["valid"], max(len(ids) - 1 - n_test, 0))
+    chosen = {i: "test" for i in ranked[:n_test]} | {i: "valid" for i in ranked[n_test : n_test + n_valid]}
+    return {i: chosen.get(i, "train") for i in ids}
 
 
 def read_manifest(corpus: str | Path) -> list[dict]:
@@ -95,21 +140,32 @@ def manifest_entries(corpus: str | Path) -> list[CorpusEntry]:
     ]  # fmt: skip
 
 
-def corpus_entries(corpus: str | Path) -> list[CorpusEntry]:
+def corpus_entries(corpus: str | Path, split: str | None = None) -> list[CorpusEntry]:
     """The files of a corpus folder, sorted by id: its manifest, else every MIDI file in it.
 
+    Args:
+        split: shares for a plain folder (``train=0.8,valid=0.1,test=0.1``, see
+            :func:`split_by_shares`); None splits it by :func:`split_of`.
+
     Raises:
-        ConfigError: not a folder, a malformed manifest, or no MIDI files at all.
+        ConfigError: not a folder, a malformed manifest, no MIDI files at all, a bad
+            `split`, or a `split` for a built corpus (its manifest fixes the splits).
     """
     folder = Path(corpus)
     if not folder.is_dir():
         raise ConfigError(f"corpus {folder}: not a folder; give corpora/ or a folder of MIDI files")
     if (folder / MANIFEST_NAME).exists():
+        if split is not None:
+            raise ConfigError(
+                f"--split: {folder} has a {MANIFEST_NAME} that fixes each piece's split "
+                "(change it with `midigan corpus resplit`); --split is for plain folders of MIDI files"
+            )
         entries = manifest_entries(folder)
     else:
         files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in MIDI_SUFFIXES)
         names = [path.relative_to(folder).as_posix() for path in files]
-        entries = [CorpusEntry(n, path, None, split_of(n)) for n, path in zip(names, files, strict=True)]
+        splits = split_by_shares(names, parse_split(split)) if split else {n: split_of(n) for n in names}
+        entries = [CorpusEntry(n, path, None, splits[n]) for n, path in zip(names, files, strict=True)]
     if not entries:
         raise ConfigError(f"corpus {folder}: no MIDI files found")
     return sorted(entries, key=lambda e: e.id)

@@ -19,11 +19,12 @@ The protocol, in order:
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from itertools import pairwise
 from pathlib import Path
 
@@ -85,6 +86,8 @@ class EvaluationSettings:
         temperature: sampling temperature for the model; None = each checkpoint's tuned
             default (its config's `[sampling] temperature`).
         device: 'auto' (CUDA when present), 'cpu' or 'cuda'.
+        split: shares for a plain corpus folder (``train=0.8,valid=0.1,test=0.1``); None =
+            the split the model's training run recorded, else the hash rule (90/5/5).
     """
 
     corpus: Path = Path("corpora")
@@ -98,6 +101,7 @@ class EvaluationSettings:
     copy_run: int = COPY_RUN
     temperature: float | None = None
     device: str = "auto"
+    split: str | None = None
 
     def validate(self) -> None:
         """Raises: ConfigError naming the value out of range."""
@@ -110,19 +114,32 @@ class EvaluationSettings:
 
 
 # ------------------------------------------------------------------------ corpus
-def corpus_pieces(corpus: Path) -> list[CorpusEntry]:
+def corpus_pieces(corpus: Path, split: str | None = None) -> list[CorpusEntry]:
     """The pieces of a built corpus (in manifest order) or of any folder of MIDI files.
 
-    A plain folder is split by a hash of each file's path exactly as `midigan train`
-    splits it (:func:`midigan.corpus.manifest.corpus_entries`), so a model trained on
-    a user's folder is evaluated on the files it did not see.
+    A plain folder is split exactly as `midigan train` splits it (by a hash of each file's
+    path, or by the `split` shares: :func:`midigan.corpus.manifest.corpus_entries`), so a
+    model trained on a user's folder is evaluated on the files it did not see.
 
     Raises:
-        ConfigError: not a folder, a malformed manifest, or no MIDI files.
+        ConfigError: not a folder, a malformed manifest, no MIDI files, or a bad `split`.
     """
-    if (Path(corpus) / MANIFEST_NAME).is_file() or not Path(corpus).is_dir():
+    if split is None and ((Path(corpus) / MANIFEST_NAME).is_file() or not Path(corpus).is_dir()):
         return manifest_entries(corpus)
-    return corpus_entries(corpus)
+    return corpus_entries(corpus, split)
+
+
+def recorded_split(model: Path | None) -> str | None:
+    """The --split the model's training run used (its checkpoints' config.json), else None."""
+    for _, checkpoint in model_checkpoints(model) if model is not None else []:
+        try:
+            meta = json.loads((Path(checkpoint) / "config.json").read_text(encoding="utf-8"))
+        except (OSError, TypeError, UnicodeDecodeError, json.JSONDecodeError):
+            continue  # loading the model names a damaged checkpoint
+        corpus = meta.get("corpus") if isinstance(meta, dict) else None
+        if isinstance(corpus, dict) and isinstance(corpus.get("split"), str):
+            return corpus["split"]
+    return None
 
 
 def read_tune(entry: CorpusEntry) -> Tune:
@@ -315,6 +332,10 @@ def evaluate(
         CheckpointError: the model cannot be loaded.
     """
     settings.validate()
+    plain = not (Path(settings.corpus) / MANIFEST_NAME).is_file()
+    if settings.split is None and settings.use_model and plain and recorded_split(settings.model):
+        settings = replace(settings, split=recorded_split(settings.model))
+        log.info("splitting %s as the model's training run did: %s", settings.corpus, settings.split)
     bar = _progress_factory(progress)
     rng = np.random.default_rng(settings.seed)
     pairs, training = _read_splits(settings, rng, bar)
@@ -359,13 +380,13 @@ def _read_splits(
     settings: EvaluationSettings, rng: np.random.Generator, bar: Callable[[str], Callable]
 ) -> tuple[list[tuple[CorpusEntry, Tune]], list[Tune]]:
     """`n` test pieces cut to `bars` bars (with their entries), and the whole training split."""
-    entries = corpus_pieces(settings.corpus)
+    entries = corpus_pieces(settings.corpus, settings.split)
     test = [e for e in entries if e.split == "test"]
     train = [e for e in entries if e.split == "train"]
     if len(test) < 5 or len(train) < 5:
         raise ConfigError(
             f"{settings.corpus}: need at least 5 test and 5 training pieces "
-            f"(found {len(test)} and {len(train)})"
+            f"(found {len(test)} and {len(train)}){_split_hint(settings)}"
         )
     picked = [test[i] for i in rng.permutation(len(test))[: settings.n]]
     pairs = read_tunes(picked, settings.bars, bar("reading test pieces"))
@@ -373,6 +394,18 @@ def _read_splits(
     if len(pairs) < 5 or len(training) < 5:
         raise ConfigError(f"{settings.corpus}: fewer than 5 readable test or training pieces")
     return pairs, training
+
+
+def _split_hint(settings: EvaluationSettings) -> str:
+    """What split gave too few pieces, and the way out for a plain folder."""
+    if (Path(settings.corpus) / MANIFEST_NAME).is_file():
+        return " in the manifest's splits"
+    if settings.split:
+        return f" with --split {settings.split}; give test and train larger shares"
+    return (
+        " with the 90/5/5 split by file name; split a small folder by shares, e.g. "
+        "--split train=0.8,valid=0.1,test=0.1 (and train the model with the same --split)"
+    )
 
 
 def _baselines(

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from midigan.errors import MidiReadError, MidiWriteError
 from midigan.io.atomic import check_target
+from midigan.io.smf import MAX_NOTES, MAX_TICKS
 
 if TYPE_CHECKING:
     from midigan.music.score import Score
@@ -40,11 +41,15 @@ _SUFFIX_FORMAT: dict[str, str] = {
 _ALIASES = {"midi": "mid", "xml": "musicxml"}
 
 
-def read_score(path: str | Path) -> Score:
+def read_score(path: str | Path, *, max_ticks: int = MAX_TICKS, max_notes: int = MAX_NOTES) -> Score:
     """Read a MIDI (type 0 or 1), ABC or MusicXML file into a Score, by its extension.
 
+    `max_ticks` (grid ticks) and `max_notes` bound what a MIDI file may claim (see
+    :func:`midigan.io.midi.read_midi`); the defaults are generous for real music.
+
     Raises:
-        MidiReadError: missing, empty, unreadable or of an unknown format.
+        MidiReadError: missing, empty, unreadable, of an unknown format, or a MIDI file
+            past the limits.
     """
     path = Path(path)
     if not path.exists():
@@ -60,7 +65,7 @@ def read_score(path: str | Path) -> Score:
         return read_music21_file(path)
     from midigan.io.midi import read_midi
 
-    return read_midi(path)
+    return read_midi(path, max_ticks=max_ticks, max_notes=max_notes)
 
 
 def write_score(score: Score, path: str | Path, fmt: str | None = None) -> Path:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import io as _io
+import struct
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,8 +36,10 @@ from typing import TYPE_CHECKING
 import mido
 import numpy as np
 
-from midigan.errors import MidiReadError, MidiWriteError, TheoryError
+from midigan.errors import ConfigError, MidiReadError, MidiWriteError, TheoryError
+from midigan.io import smf
 from midigan.io.atomic import write_atomic
+from midigan.io.smf import MAX_NOTES, MAX_TICKS
 from midigan.music.score import (
     DRUM_CHANNEL,
     TPQ,
@@ -47,6 +50,7 @@ from midigan.music.score import (
     Score,
     Tempo,
     Track,
+    barline_at_or_after,
 )
 from midigan.music.theory import parse_chord
 
@@ -58,6 +62,12 @@ CHORD_MARKER_PREFIX = "chord:"
 
 _MAX_TRAILING_QUARTERS = 256
 """An end of track further than this past the last note is taken as bogus and ignored."""
+
+_MAX_TEMPO = 0xFFFFFF
+"""The longest quarter note a set_tempo event holds, in microseconds (3.58 qpm)."""
+
+_MAX_DELTA = 0x0FFFFFFF
+"""The largest delta time MIDI's 4-byte variable-length numbers hold."""
 
 _MELODIC_CHANNELS = tuple(c for c in range(16) if c != DRUM_CHANNEL)
 
@@ -99,26 +109,39 @@ class QuantizeReport:
 
 
 # ------------------------------------------------------------------ reading
-def read_midi(path: str | Path) -> Score:
+def read_midi(path: str | Path, *, max_ticks: int = MAX_TICKS, max_notes: int = MAX_NOTES) -> Score:
     """Read a standard MIDI file (type 0, 1 or 2) into a Score on the grid.
 
     Warns with :class:`QuantizationWarning` when notes had to move to the grid; use
     :func:`read_midi_report` to get the figures instead.
 
+    Args:
+        path: the file.
+        max_ticks: the longest piece accepted, in grid ticks (:data:`~midigan.io.smf.MAX_TICKS`,
+            50,000 quarter notes, by default). A longer file is refused: its timing is
+            almost surely corrupt. Raise it for a real piece that long.
+        max_notes: the most notes accepted (:data:`~midigan.io.smf.MAX_NOTES` by default).
+
     Raises:
-        MidiReadError: missing, empty, truncated, not a MIDI file, or SMPTE/zero timing.
+        MidiReadError: missing, empty, truncated, not a MIDI file, SMPTE/zero timing,
+            broken timing (an event past `max_ticks` or past what a 32-bit tick counter
+            holds), more than `max_notes` notes or more than :data:`~midigan.io.smf.MAX_TRACKS` tracks.
+        ConfigError: `max_ticks` or `max_notes` is not a positive integer.
     """
-    score, report = read_midi_report(path)
+    score, report = read_midi_report(path, max_ticks=max_ticks, max_notes=max_notes)
     if report.moved:
         warnings.warn(report.describe(path), QuantizationWarning, stacklevel=2)
     return score
 
 
-def read_midi_report(path: str | Path) -> tuple[Score, QuantizeReport]:
+def read_midi_report(
+    path: str | Path, *, max_ticks: int = MAX_TICKS, max_notes: int = MAX_NOTES
+) -> tuple[Score, QuantizeReport]:
     """Like :func:`read_midi`, without a warning: returns the score and its quantization report.
 
     Raises:
-        MidiReadError: missing, empty, truncated, not a MIDI file, or SMPTE/zero timing.
+        MidiReadError: as :func:`read_midi`.
+        ConfigError: as :func:`read_midi`.
     """
     path = Path(path)
     try:
@@ -129,113 +152,78 @@ def read_midi_report(path: str | Path) -> tuple[Score, QuantizeReport]:
         raise MidiReadError(f"{path}: is a folder, not a MIDI file") from e
     except OSError as e:
         raise MidiReadError(f"{path}: cannot read ({e.strerror})") from e
-    return score_from_midi_bytes(data, str(path))
+    return score_from_midi_bytes(data, str(path), max_ticks=max_ticks, max_notes=max_notes)
 
 
-def score_from_midi_bytes(data: bytes, name: str = "<bytes>") -> tuple[Score, QuantizeReport]:
+def score_from_midi_bytes(
+    data: bytes, name: str = "<bytes>", *, max_ticks: int = MAX_TICKS, max_notes: int = MAX_NOTES
+) -> tuple[Score, QuantizeReport]:
     """Parse the bytes of a MIDI file; `name` is used in error messages.
 
+    The bytes are walked first (:func:`midigan.io.smf.walk`), so a file whose timing
+    would wrap the parser's tick counter, or that claims more than `max_ticks`, is refused
+    before any work grows with its length: whatever this returns also saves, reloads and
+    converts to every representation.
+
     Raises:
-        MidiReadError: empty, truncated, not a MIDI file, or SMPTE/zero timing.
+        MidiReadError: as :func:`read_midi`.
+        ConfigError: as :func:`read_midi`.
     """
     import symusic  # imported here: 0.1 s that writing MIDI (the compose path) never needs
 
-    tpq = _check_header(data, name)
+    _check_limit("max_ticks", max_ticks)
+    _check_limit("max_notes", max_notes)
+    tpq = smf.check_header(data, name)
+    limit = min(smf.COUNTER_LIMIT, max_ticks * tpq // TPQ)  # in source ticks
+    layout = smf.walk(data, name, limit, tpq)
     try:
         source = symusic.Score.from_midi(data)
-    except (RuntimeError, ValueError) as e:
-        raise MidiReadError(f"{name}: corrupt or truncated MIDI file ({_first_line(e)})") from e
-    title, eot_source = _scan_first_track(data)
+    except (RuntimeError, ValueError, OverflowError, IndexError) as e:
+        raise smf.parser_error(e, name) from e
+    kept = [t for t in source.tracks if t.note_num()]
+    _check_parsed(kept, name, limit, max_notes)
     report = _Accumulator(tpq)
-    score = Score(title=title)
-    converted = [_convert_track(t, tpq, report) for t in source.tracks if t.note_num()]
+    score = Score(title=layout.title)
+    converted = [_convert_track(t, tpq, report) for t in kept]
     score.tracks = [track for track, _ in converted]
     score.tempos = _convert_tempos(source.tempos.numpy(), tpq)
     score.meters = _convert_meters(source.time_signatures.numpy(), tpq)
     score.keys = _convert_keys(source.key_signatures.numpy(), tpq)
     score.chords = _convert_chords(source.markers, tpq, name)
     last_offset = max((offset for _, offset in converted), default=0)
-    score.end_tick = _end_tick(score, last_offset, _tick_to_grid(eot_source, tpq))
+    score.end_tick = _end_tick(score, last_offset, _tick_to_grid(layout.first_end, tpq))
     return score, report.result()
+
+
+def _check_limit(argument: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{argument}={value!r}: give a positive whole number")
+
+
+def _check_parsed(tracks: list, name: str, limit: int, max_notes: int) -> None:
+    """What symusic made of the file stays within the limits the walk promised.
+
+    The walk already bounds every event's tick; this catches a parser that read the
+    bytes differently (negative or oversized times) and counts notes and parts.
+    """
+    notes = sum(t.note_num() for t in tracks)
+    if notes > max_notes:
+        raise MidiReadError(f"{name}: {notes} notes, over the limit of {max_notes} (raise max_notes)")
+    if len(tracks) > smf.MAX_TRACKS:
+        raise MidiReadError(f"{name}: {len(tracks)} parts; midigan reads files of up to {smf.MAX_TRACKS}")
+    for track in tracks:
+        arrays = track.notes.numpy()
+        start = arrays["time"].astype(np.int64)
+        stop = start + arrays["duration"].astype(np.int64)
+        if start.min() < 0 or arrays["duration"].min() < 0:
+            raise MidiReadError(f"{name}: damaged timing (negative note times)")
+        if stop.max() > limit:
+            raise MidiReadError(f"{name}: a note ends at tick {int(stop.max())}, past the length limit")
 
 
 def _first_line(error: Exception) -> str:
     text = str(error).strip().splitlines()
     return text[0] if text else type(error).__name__
-
-
-def _check_header(data: bytes, name: str) -> int:
-    """Validate the MThd chunk and return the ticks per quarter note."""
-    if not data:
-        raise MidiReadError(f"{name}: file is empty")
-    if data[:4] != b"MThd":
-        raise MidiReadError(f"{name}: not a MIDI file (no MThd header)")
-    if len(data) < 14:
-        raise MidiReadError(f"{name}: truncated MIDI file ({len(data)} bytes)")
-    division = int.from_bytes(data[12:14], "big")
-    if division & 0x8000:
-        raise MidiReadError(f"{name}: SMPTE time division is not supported; re-export with ticks per beat")
-    if division == 0:
-        raise MidiReadError(f"{name}: zero ticks per quarter note; the file's timing is broken")
-    return division
-
-
-def _scan_first_track(data: bytes) -> tuple[str, int]:
-    """Name and end-of-track tick (source ticks) of the first MTrk chunk.
-
-    symusic drops tracks without notes, so the conductor track's name (our title)
-    and its end of track (our final barline) are read here. Only that chunk is
-    walked; a conductor track holds a handful of events.
-    """
-    pos = 8 + int.from_bytes(data[4:8], "big")
-    while pos + 8 <= len(data) and data[pos : pos + 4] != b"MTrk":
-        pos += 8 + int.from_bytes(data[pos + 4 : pos + 8], "big")
-    if pos + 8 > len(data):
-        return "", 0
-    end = min(len(data), pos + 8 + int.from_bytes(data[pos + 4 : pos + 8], "big"))
-    pos += 8
-    name, tick, status = None, 0, 0
-    try:
-        while pos < end:
-            if data[pos] < 0x80:  # most deltas fit one byte
-                tick += data[pos]
-                pos += 1
-            else:
-                delta, pos = _read_vlq(data, pos)
-                tick += delta
-            kind = data[pos]
-            if kind == 0xFF:
-                meta, length = data[pos + 1], data[pos + 2]
-                if length < 0x80:
-                    pos += 3
-                else:
-                    length, pos = _read_vlq(data, pos + 2)
-                if meta == 0x03 and name is None:
-                    name = data[pos : pos + length].decode("utf-8", errors="replace")
-                elif meta == 0x2F:
-                    break
-                pos += length
-            elif kind in (0xF0, 0xF7):
-                length, pos = _read_vlq(data, pos + 1)
-                pos += length
-            else:
-                if kind & 0x80:
-                    status = kind
-                    pos += 1
-                pos += 1 if status & 0xE0 == 0xC0 else 2  # program change, channel pressure: 1 byte
-    except IndexError:
-        pass  # a ragged last event: symusic accepted the file, keep what we have
-    return name or "", tick
-
-
-def _read_vlq(data: bytes, pos: int) -> tuple[int, int]:
-    value = 0
-    while True:
-        byte = data[pos]
-        pos += 1
-        value = (value << 7) | (byte & 0x7F)
-        if byte < 0x80:
-            return value, pos
 
 
 def _tick_to_grid(tick: int, tpq: int) -> int:
@@ -317,7 +305,7 @@ def _convert_tempos(arrays: dict[str, np.ndarray], tpq: int) -> list[Tempo]:
     tempos = [
         Tempo(t, round(60_000_000 / m, 2))
         for t, m in zip(ticks, arrays["mspq"].tolist(), strict=True)
-        if m > 0
+        if 0 < m <= _MAX_TEMPO
     ]
     tempos = _last_per_tick([t.tick for t in tempos], tempos)
     if not tempos or tempos[0].tick > 0:
@@ -330,12 +318,18 @@ def _convert_meters(arrays: dict[str, np.ndarray], tpq: int) -> list[Meter]:
     meters = [
         Meter(t, n, d)
         for t, n, d in zip(ticks, arrays["numerator"].tolist(), arrays["denominator"].tolist(), strict=True)
-        if n > 0 and d > 0 and TPQ * 4 * n // d > 0
+        if _writable_meter(n, d) and TPQ * 4 * n // d > 0
     ]
     meters = _last_per_tick([m.tick for m in meters], meters)
     if not meters or meters[0].tick > 0:
         meters.insert(0, Meter(0, 4, 4))  # the MIDI default
     return meters
+
+
+def _writable_meter(numerator: int, denominator: int) -> bool:
+    """A meter :func:`midi_bytes` can write back (others are dropped at load, like a zero one)."""
+    d = denominator
+    return 1 <= numerator <= 255 and 1 <= d <= 128 and not d & (d - 1)
 
 
 def _convert_keys(arrays: dict[str, np.ndarray], tpq: int) -> list[KeySignature]:
@@ -369,7 +363,7 @@ def _end_tick(score: Score, last: int, eot: int) -> int | None:
     if eot > last + _MAX_TRAILING_QUARTERS * TPQ:
         eot = 0
     until = max(last, eot)
-    return score.bar_starts(until)[-1] if until > 0 else None
+    return barline_at_or_after(score.meters, until) if until > 0 else None
 
 
 # ------------------------------------------------------------------ writing
@@ -399,6 +393,7 @@ def midi_bytes(score: Score, tpq_out: int = 480) -> bytes:
         raise MidiWriteError(f"tpq_out={tpq_out}: use a positive multiple of {TPQ} below 32768")
     scale = tpq_out // TPQ
     end = max(score.end, score.last_offset)
+    _check_writable_size(score, end * scale, tpq_out)
     midi = mido.MidiFile(type=1, ticks_per_beat=tpq_out, charset="utf-8")
     midi.tracks.append(_conductor_track(score, end, scale))
     melodic = iter(_MELODIC_CHANNELS * (1 + len(score.tracks) // len(_MELODIC_CHANNELS)))
@@ -408,9 +403,24 @@ def midi_bytes(score: Score, tpq_out: int = 480) -> bytes:
     buffer = _io.BytesIO()
     try:
         midi.save(file=buffer)
-    except (ValueError, TypeError) as e:
+    except (ValueError, TypeError, struct.error) as e:
         raise MidiWriteError(f"cannot encode the score as MIDI: {_first_line(e)}") from e
     return buffer.getvalue()
+
+
+def _check_writable_size(score: Score, end_ticks: int, tpq_out: int) -> None:
+    """Refuse what no reader could read back: too many tracks, or longer than a 32-bit tick counter.
+
+    Raises:
+        MidiWriteError: naming the limit.
+    """
+    if len(score.tracks) + 1 > 0xFFFF:
+        raise MidiWriteError(f"{len(score.tracks)} tracks: a MIDI file holds at most 65,534 parts")
+    if end_ticks > smf.COUNTER_LIMIT:
+        raise MidiWriteError(
+            f"the score ends at tick {end_ticks} of {tpq_out} per quarter, past tick {smf.COUNTER_LIMIT} "
+            "that MIDI readers count to; write with a smaller tpq_out or a shorter score"
+        )
 
 
 def _conductor_track(score: Score, end: int, scale: int) -> mido.MidiTrack:
@@ -423,17 +433,26 @@ def _conductor_track(score: Score, end: int, scale: int) -> mido.MidiTrack:
         name = (_MINOR_KEYS if key.mode == "minor" else _MAJOR_KEYS)[key.tonic % 12]
         events.append((key.tick, 2, mido.MetaMessage("key_signature", key=name)))
     for tempo in score.tempos:
-        if not 3.6 <= tempo.qpm <= 60_000_000:
-            raise MidiWriteError(f"tempo {tempo.qpm} qpm at tick {tempo.tick}: MIDI holds 3.6 to 60e6 qpm")
-        events.append((tempo.tick, 3, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(tempo.qpm))))
+        events.append((tempo.tick, 3, mido.MetaMessage("set_tempo", tempo=_microseconds(tempo))))
     for chord in score.chords:
         text = CHORD_MARKER_PREFIX + chord.symbol
         events.append((chord.tick, 4, mido.MetaMessage("marker", text=text)))
-    # Labels after the final barline would sit past the last bar: drop them.
-    kept = [e for e in events if e[0] == 0 or e[0] < end]
+    # Labels after the final barline would sit past the last bar: drop them. A meter change
+    # on the final barline stays: it may be what puts a barline there (3/4 ending a 4/4 bar early).
+    kept = [e for e in events if e[0] == 0 or e[0] < end or (e[0] == end and e[1] == 1)]
     if any(e[0] < 0 for e in kept):
         raise MidiWriteError("a tempo, meter, key or chord label has a negative tick")
     return _to_track(kept, end, scale)
+
+
+def _microseconds(tempo: Tempo) -> int:
+    """A tempo as set_tempo's microseconds per quarter (1 to 0xFFFFFF: 3.58 to 60e6 qpm)."""
+    if not 0 < tempo.qpm < float("inf"):
+        raise MidiWriteError(f"tempo {tempo.qpm} qpm at tick {tempo.tick}: MIDI holds 3.58 to 60e6 qpm")
+    value = mido.bpm2tempo(tempo.qpm)
+    if not 1 <= value <= _MAX_TEMPO:
+        raise MidiWriteError(f"tempo {tempo.qpm} qpm at tick {tempo.tick}: MIDI holds 3.58 to 60e6 qpm")
+    return value
 
 
 def _time_signature(meter: Meter) -> mido.MetaMessage:
@@ -482,11 +501,28 @@ def _to_track(
     now = 0
     for tick, _, message in events:
         delta = (tick - now) * scale
+        if delta > _MAX_DELTA:
+            raise MidiWriteError(_gap_message(now, tick, scale))
         if isinstance(message, tuple):
             kind, pitch, velocity = message
             track.append(mido.Message(kind, channel=channel, note=pitch, velocity=velocity, time=delta))
         else:
             track.append(message.copy(time=delta))
         now = tick
+    if (max(end, now) - now) * scale > _MAX_DELTA:
+        raise MidiWriteError(_gap_message(now, end, scale))
     track.append(mido.MetaMessage("end_of_track", time=(max(end, now) - now) * scale))
     return track
+
+
+def _gap_message(start: int, stop: int, scale: int) -> str:
+    """Why a silence is refused rather than split: MIDI has no event to carry time alone.
+
+    Splitting would mean inventing events (empty text metas) that readers show or keep;
+    a gap this long (over 77 hours at 120 qpm and 480 ticks per quarter) is broken timing.
+    """
+    return (
+        f"a gap of {stop - start} ticks from tick {start} is longer than one MIDI delta time "
+        f"holds ({_MAX_DELTA} ticks, here {_MAX_DELTA // scale} of the grid); "
+        "write with a smaller tpq_out or close the gap"
+    )

@@ -174,9 +174,9 @@ def _mark_accidentals(
 
     In force: the last alteration of that letter and octave earlier in the bar, else the key
     signature at the note (a change of signature cancels the bar's accidentals). A tied-over
-    note shows none. music21's own pass would add courtesy
-    accidentals (a repeated E-sharp in one bar, a G-sharp after last bar's G), which engrave
-    as clutter; marking the stream done keeps its exporter from running it.
+    note shows none. music21's own pass would add courtesy accidentals (a repeated E-sharp in
+    one bar, a G-sharp after last bar's G), which engrave as clutter; marking the stream done
+    keeps its exporter from running it.
     """
     for measure, start in zip(measures, barlines, strict=False):
         in_force: dict[tuple[str, int | None], float] = {}

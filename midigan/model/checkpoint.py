@@ -19,8 +19,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import stat
 import tempfile
+import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -179,6 +182,7 @@ def write_folder(folder: str | Path, files: dict[str, bytes]) -> Path:
     folder = Path(folder)
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
+        sweep_stale_temps(folder)
         tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
         for name, data in files.items():
             with open(tmp / name, "wb") as handle:
@@ -199,12 +203,51 @@ def write_folder(folder: str | Path, files: dict[str, bytes]) -> Path:
 
 def recover_folder(folder: str | Path) -> Path:
     """Finish a swap that a kill interrupted: if `folder` is gone but its `.old` twin
-    exists, put the twin back. Returns `folder`."""
+    exists, put the twin back, and remove the temp folders killed writes left. Returns `folder`."""
     folder = Path(folder)
     old = folder.with_name(f".{folder.name}.old")
     if not folder.exists() and old.is_dir():
         os.replace(old, folder)
+    sweep_stale_temps(folder, older_than_s=0)  # on resume: the run owns its folder, nothing writes there
     return folder
+
+
+TEMP_STALE_SECONDS = 60.0
+"""A checkpoint temp folder untouched this long is a killed write's (a live write of every
+file takes seconds, and each new file touches the folder)."""
+
+
+def sweep_stale_temps(folder: str | Path, older_than_s: float = TEMP_STALE_SECONDS) -> list[Path]:
+    """Remove the temp folders killed writes of checkpoint `folder` left beside it.
+
+    :func:`write_folder` stages into ``.NAME.XXXXXXXX.tmp`` (``tempfile.mkdtemp``); a kill
+    before the rename leaves it, sometimes with a 0-byte model.safetensors. Only that exact
+    pattern for this NAME is removed, only real folders (not links) owned by this user,
+    and only when untouched for `older_than_s`. Runs on every checkpoint write, and on
+    resume with no wait (:func:`recover_folder`).
+
+    Returns:
+        The folders removed.
+    """
+    folder = Path(folder)
+    pattern = re.compile(rf"^\.{re.escape(folder.name)}\.[a-z0-9_]{{8}}\.tmp$")
+    cutoff = time.time() - older_than_s
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(folder.parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not pattern.match(entry.name):
+            continue
+        try:
+            info = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and info.st_mtime < cutoff:
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed.append(Path(entry.path))
+    return removed
 
 
 # ------------------------------------------------------------------ reading

@@ -108,6 +108,43 @@ def detect_key(score: Score, candidates: Sequence[tuple[int, str]] = ALL_KEYS) -
     return best
 
 
+TONIC_CHORD_BONUS = 0.15
+"""Added to a key's fit for each end of a progression (first, last chord) that is its tonic
+triad: songs start and end at home, which a histogram of chord tones cannot see."""
+
+_TONIC_QUALITIES = {"major": ("maj", "maj7"), "minor": ("min", "m7")}
+
+
+def key_of_chords(bars: Sequence[Sequence[tuple[int | None, str]]]) -> tuple[int, str] | None:
+    """The key a chord progression is in, or None when it names no chord.
+
+    Fit = the correlation of the chord tones' pitch-class histogram (each bar's chords
+    share the bar) with the key's Krumhansl-Kessler profile, plus :data:`TONIC_CHORD_BONUS`
+    for a first and for a last chord that is the key's tonic triad (major chord for a
+    major key, minor chord for a minor key). "C F G C" is in C, "Am F C G" in A minor.
+    """
+    histogram = [0.0] * 12
+    named = [(root, quality) for bar in bars for root, quality in bar if root is not None]
+    for bar in bars:
+        real = [(root, quality) for root, quality in bar if root is not None]
+        for root, quality in real:
+            for pc in theory.chord_pitch_classes(root, quality):
+                histogram[pc] += 1.0 / len(real)
+    if not named:
+        return None
+    ends = (named[0], named[-1])
+    best, best_fit = ALL_KEYS[0], -math.inf
+    for tonic, mode in ALL_KEYS:
+        profile = MAJOR_PROFILE if mode == "major" else MINOR_PROFILE
+        rotated = [profile[(pc - tonic) % 12] for pc in range(12)]
+        home = _TONIC_QUALITIES[mode]
+        at_home = sum(root == tonic and quality in home for root, quality in ends)
+        fit = _correlation(histogram, rotated) + TONIC_CHORD_BONUS * at_home
+        if fit > best_fit + 1e-12:
+            best, best_fit = (tonic, mode), fit
+    return best
+
+
 def _correlation(xs: list[float], ys: list[float]) -> float:
     mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
     cov = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True))

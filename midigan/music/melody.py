@@ -51,6 +51,21 @@ def melody_track_index(score: Score) -> int:
     return best_index
 
 
+def melody_choice(score: Score) -> tuple[int, str]:
+    """The melody track's index (:func:`melody_track_index`) and the part of the rule that chose it:
+    'only track' (one pitched track), 'by name' (rule 1) or 'highest' (rule 2).
+
+    Raises:
+        MidiganError: the score has no pitched (non-drum) notes.
+    """
+    index = melody_track_index(score)
+    if sum(1 for t in score.tracks if not t.is_drum and t.notes) == 1:
+        return index, "only track"
+    if any(pattern.search(score.tracks[index].name) for pattern in _WORD_PATTERNS):
+        return index, "by name"
+    return index, "highest"
+
+
 def _mean_pitch(track: Track) -> float:
     return sum(n.pitch for n in track.notes) / len(track.notes)
 

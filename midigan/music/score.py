@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
+from midigan.errors import TheoryError
 from midigan.music.theory import chord_symbol, key_name
 
 TPQ = 12
@@ -136,6 +137,28 @@ def iter_bars(meters: Sequence[Meter]) -> Iterator[tuple[int, int, Meter]]:
         start = end
 
 
+def barline_at_or_after(meters: Sequence[Meter], tick: int) -> int:
+    """The first barline of :func:`iter_bars` at or after `tick` (0 for `tick` <= 0).
+
+    Arithmetic per meter change, not a walk over bars: the work does not grow with the
+    length, so a file claiming a piece of millions of bars costs nothing here.
+    """
+    ordered = sorted(meters, key=lambda m: m.tick) or [Meter(0, 4, 4)]
+    start, index = 0, 0
+    while start < tick:
+        while index + 1 < len(ordered) and ordered[index + 1].tick <= start:
+            index += 1
+        bar = ordered[index].bar_ticks
+        change = ordered[index + 1].tick if index + 1 < len(ordered) else None
+        if bar <= 0:
+            raise TheoryError(f"meter {ordered[index].name} at {ordered[index].tick}: a bar under one tick")
+        if change is None or tick <= change:
+            barline = start + -(-(tick - start) // bar) * bar  # the first whole bar at or after tick
+            return barline if change is None else min(barline, change)
+        start = change  # a change is always a barline: move on to it
+    return start
+
+
 def bar_grid(meters: Sequence[Meter], bar_count: int) -> tuple[list[int], list[Meter]]:
     """The first `bar_count` bars: their `bar_count + 1` barline ticks from 0, and each bar's meter."""
     bars = list(itertools.islice(iter_bars(meters), max(bar_count, 0)))
@@ -204,9 +227,8 @@ class Score:
         """End tick of the piece: `end_tick`, or the barline after the last note."""
         if self.end_tick is not None:
             return self.end_tick
-        starts = self.bar_starts(self.last_offset)
         last = self.last_offset
-        return next((s for s in starts if s >= last), starts[-1]) if last else 0
+        return barline_at_or_after(self.meters, last) if last else 0
 
     def meter_at(self, tick: int) -> Meter:
         """The meter in force at `tick` (the first meter rules before it starts)."""

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from midigan.corpus.manifest import format_split, parse_split
 from midigan.errors import ConfigError
 from midigan.model.config import DiscriminatorConfig, ModelConfig, check_model_config, overlay_section
 
@@ -32,7 +33,7 @@ class DataConfig:
     batch_size: int = 64
     coverage: float = 0.995  # share of corpus durations the duration vocabulary covers
     valid_pieces: int = 512  # cap on validation pieces scored each epoch (keeps CPU epochs short)
-    max_events: int = 2000  # longer pieces are skipped (in practice: repeat-expansion accidents)
+    max_events: int = 2000  # longer pieces are left out, and named (in practice: repeat-expansion accidents)
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class MLEConfig:
     weight_decay: float = 0.0
     warmup_steps: int = 200
     grad_clip: float = 1.0
+    min_steps: int = 400  # a corpus too small for `epochs` trains more of them (train/schedule.py); 0 = never
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,7 @@ class TrainConfig:
     num_threads: int = 0  # torch CPU threads; 0 = torch's default
     max_loss: float = 50.0  # NLL per event above this is divergence: stop, keep the last checkpoint
     val_samples: int = 128  # pieces generated each epoch for the musical statistics
+    validate_every: int = 1  # epochs between validations (and one at the end of each phase)
 
 
 @dataclass(frozen=True)
@@ -169,6 +172,8 @@ def validate_config(config: RunConfig) -> None:
         ("data.coverage", 0.5 <= config.data.coverage <= 1.0),
         ("mle.epochs", config.mle.epochs >= 0),
         ("mle.lr", config.mle.lr > 0),
+        ("mle.min_steps", config.mle.min_steps >= 0),
+        ("mle.warmup_steps", config.mle.warmup_steps >= 0),
         ("gan.epochs", config.gan.epochs >= 0),
         ("gan.d_steps", config.gan.d_steps >= 1),
         ("gan.prefix", config.gan.prefix >= 0),
@@ -177,6 +182,7 @@ def validate_config(config: RunConfig) -> None:
         ("gan.label_smoothing", 0.0 <= config.gan.label_smoothing < 0.5),
         ("train.log_every", config.train.log_every >= 1),
         ("train.checkpoint_every", config.train.checkpoint_every >= 1),
+        ("train.validate_every", config.train.validate_every >= 1),
         ("train.precision", config.train.precision in ("auto", "fp32", "bf16", "fp16")),
         ("sampling.temperature", 0 < config.sampling.temperature <= 10),
     ]
@@ -224,8 +230,10 @@ def _resolve(source: str | Path | None) -> Path:
 
 RUN_CONFIG_FILE = "config.toml"  # the resolved configuration, in every run folder
 RUN_FILE = "run.json"  # what else a resumed run must take from the first one: the seed
-_FLAG_FIELDS = (  # set by the command line itself (epoch flags, --dry-run), so a resume may change them
-    ("mle", "epochs"),
+_FLAG_FIELDS = (  # set by the command line (epoch flags, --dry-run) or fitted to the corpus
+    ("mle", "epochs"),  # (midigan.train.schedule), so a resume may differ from the preset in them
+    ("mle", "warmup_steps"),
+    ("train", "validate_every"),
     ("gan", "epochs"),
     ("data", "valid_pieces"),
     ("train", "val_samples"),
@@ -249,6 +257,11 @@ class TrainOptions:
         stop_at_step: for tests: end after this global step as if killed.
         force: start over: remove an earlier run's files from `out` first (only the
             files a run writes; anything else in the folder is left alone).
+        fit_schedule: fit the MLE schedule to the corpus when it is too small for the
+            config's (:func:`midigan.train.schedule.fit_schedule`); `midigan train` sets it
+            for a fresh run without --epochs or --max-steps.
+        split: shares for a plain corpus folder (``train=0.8,valid=0.1,test=0.1``,
+            :func:`midigan.corpus.manifest.split_by_shares`); None = the hash rule.
     """
 
     corpus: Path
@@ -262,6 +275,8 @@ class TrainOptions:
     cache_dir: Path | None = None
     stop_at_step: int | None = None
     force: bool = False
+    fit_schedule: bool = False
+    split: str | None = None
 
     @classmethod
     def resolve(
@@ -278,6 +293,7 @@ class TrainOptions:
         dry_run: bool = False,
         quiet: bool = False,
         force: bool = False,
+        split: str | None = None,
     ) -> TrainOptions:
         """The options `midigan train` asks for.
 
@@ -298,9 +314,12 @@ class TrainOptions:
             raise ConfigError("--resume continues the run in the folder, --force starts it over: choose one")
         if resume:
             cfg, seed = _resumed_run(out_path, config, seed)
+            split = _resumed_split(out_path, split)
         else:
             _check_fresh_folder(out_path, force)
             cfg, seed = load_config(config), 0 if seed is None else seed
+        if split is not None:
+            split = format_split(parse_split(split))
         if epochs is not None:
             cfg = replace(cfg, mle=replace(cfg.mle, epochs=epochs))
         if gan_epochs is not None:
@@ -314,9 +333,11 @@ class TrainOptions:
                 data=replace(cfg.data, valid_pieces=min(cfg.data.valid_pieces, 8)),
                 train=replace(cfg.train, val_samples=min(cfg.train.val_samples, 2)),
             )
+        fit = not (resume or dry_run) and epochs is None and max_steps is None  # else the user set it
         return cls(
-            Path(corpus), out_path, cfg, device, seed, resume, max_steps, progress=not quiet, force=force
-        )
+            Path(corpus), out_path, cfg, device, seed, resume, max_steps, progress=not quiet, force=force,
+            fit_schedule=fit, split=split,
+        )  # fmt: skip
 
 
 def _check_fresh_folder(out: Path, force: bool) -> None:
@@ -380,6 +401,26 @@ def stored_seed(out: Path) -> int | None:
     return seed
 
 
-def run_record(seed: int) -> bytes:
-    """The bytes of ``run.json`` for a run seeded `seed` (what :func:`stored_seed` reads)."""
-    return (json.dumps({"seed": seed}, sort_keys=True) + "\n").encode()
+def _resumed_split(out: Path, split: str | None) -> str | None:
+    """The --split of the run in `out` (``run.json``); a `split` given again must repeat it."""
+    path = out / RUN_FILE
+    stored = None
+    if path.is_file():
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            data = {}  # stored_seed has already named a damaged run.json
+        stored = data.get("split") if isinstance(data, dict) else None
+    if split is not None and format_split(parse_split(split)) != stored:
+        raise ConfigError(
+            f"--split {split} contradicts the run in {out} (split {stored or 'by the hash rule'}); "
+            "resume without --split"
+        )
+    return stored if isinstance(stored, str) else None
+
+
+def run_record(seed: int, split: str | None = None) -> bytes:
+    """The bytes of ``run.json`` for a run seeded `seed` (what :func:`stored_seed` reads), with
+    the run's --split when it had one."""
+    record: dict[str, Any] = {"seed": seed} | ({"split": split} if split else {})
+    return (json.dumps(record, sort_keys=True) + "\n").encode()

@@ -74,6 +74,10 @@ class TokenizedCorpus:
         mode, style, split: (P,) ids (split: index into :data:`SPLITS`).
         timelines: per piece, its barlines and chords.
         ids: (P,) piece ids.
+        files: one row per corpus file, used or not: ``id``, ``split``, ``melody`` (the
+            track taken, e.g. ``track 2 'Flute'``), ``melody_rule`` ('only track', 'by
+            name', 'highest'), ``events`` and ``skipped`` (why it was left out, else None);
+            None for a cache written before the rows.
     """
 
     vocab: StreamVocab
@@ -86,6 +90,7 @@ class TokenizedCorpus:
     split: np.ndarray
     timelines: list[PieceTimeline]
     ids: np.ndarray
+    files: list[dict] | None = None
     _lookback: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = field(
         default_factory=dict, repr=False, compare=False
     )
@@ -135,7 +140,11 @@ class TokenizedCorpus:
             "style": self.style,
             "split": self.split,
             "ids": self.ids.astype(str),
-            "meta": np.array(json.dumps({"vocab": self.vocab.to_json(), "fingerprint": self.fingerprint})),
+            "meta": np.array(
+                json.dumps(
+                    {"vocab": self.vocab.to_json(), "fingerprint": self.fingerprint, "files": self.files}
+                )
+            ),
         }
         for name in ("bar_starts", "bar_meter", "chord_ticks", "chord_ids"):
             rows = [getattr(t, name) for t in self.timelines]
@@ -169,6 +178,7 @@ class TokenizedCorpus:
                 split=data["split"].astype(np.int64),
                 timelines=timelines,
                 ids=data["ids"],
+                files=meta.get("files"),
             )
 
 
@@ -178,12 +188,29 @@ def read_streams(entry: CorpusEntry) -> NoteStreams:
     Raises:
         MidiganError: unreadable file or no melody.
     """
+    return read_melody(entry)[0]
+
+
+def read_melody(entry: CorpusEntry) -> tuple[NoteStreams, str | None, str | None]:
+    """One file's melody as NoteStreams moved to C, the track it came from (``track 2 'Flute'``)
+    and the part of the melody rule that chose it ('only track', 'by name', 'highest'); both
+    None when the file has no pitched notes.
+
+    Raises:
+        MidiganError: unreadable file.
+    """
     from midigan.io import read_score
+    from midigan.music.melody import melody_choice
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # quantization notes are expected on user MIDI
         score = read_score(entry.path)
-    return NoteStreams.from_score(score, style=entry.style, to_c=True)
+    melody = rule = None
+    if any(t.notes and not t.is_drum for t in score.tracks):
+        index, rule = melody_choice(score)
+        name = score.tracks[index].name
+        melody = f"track {index + 1}{f' {name!r}' if name else ''}"
+    return NoteStreams.from_score(score, style=entry.style, to_c=True), melody, rule
 
 
 def tokenize(
@@ -191,7 +218,8 @@ def tokenize(
 ) -> TokenizedCorpus:
     """Parse every file, fit the vocabulary on the train split, and encode all pieces.
 
-    Files that cannot be read, or hold no notes, are skipped (counted in the log).
+    Files that cannot be read, or hold no notes, are skipped; the corpus's `files` rows
+    say which and why, and which track each melody came from.
 
     Raises:
         ConfigError: no usable piece in the train split.
@@ -199,27 +227,32 @@ def tokenize(
     from tqdm import tqdm
 
     parsed: list[tuple[CorpusEntry, NoteStreams]] = []
-    skipped = 0
+    files: list[dict] = []
     for entry in tqdm(entries, desc="reading corpus", unit="file", disable=not progress):
+        row: dict = {"id": entry.id, "split": entry.split, "melody": None, "melody_rule": None}
+        row |= {"events": 0, "skipped": None}
+        files.append(row)
         try:
-            streams = read_streams(entry)
+            streams, row["melody"], row["melody_rule"] = read_melody(entry)
         except MidiganError as e:
-            log.info("skipping %s: %s", entry.path, e)
-            skipped += 1
+            row["skipped"] = f"unreadable: {e}"
             continue
         if streams.bar_count < 1 or not (streams.pitch >= 0).any():
-            skipped += 1
+            row["skipped"] = "no melody: no pitched notes" if row["melody"] is None else "no melody: no bars"
             continue
         parsed.append((entry, streams))
     train = [s for e, s in parsed if e.split == "train"]
     if not train:
+        skipped = sum(1 for row in files if row["skipped"])
         raise ConfigError(
             f"no usable melody in the train split ({skipped} file(s) skipped); check the corpus"
         )
-    if skipped:
-        log.warning("%d of %d corpus files skipped (unreadable or without melody)", skipped, len(entries))
     vocab = StreamVocab.fit(train, coverage=coverage)
     encoded = [vocab.encode(s) for _, s in parsed]
+    used = iter(encoded)
+    for row in files:
+        if not row["skipped"]:
+            row["events"] = len(next(used)["pitch"])
     lengths = np.array([len(e["pitch"]) for e in encoded], dtype=np.int64)
     events = np.concatenate([np.stack([e[c] for c in EVENT_COLUMNS], 1) for e in encoded])
     durations = np.asarray(vocab.durations, dtype=np.int64)
@@ -235,24 +268,34 @@ def tokenize(
         split=np.array([SPLITS.index(entry.split) for entry, _ in parsed], dtype=np.int64),
         timelines=[PieceTimeline.from_streams(s) for _, s in parsed],
         ids=np.array([entry.id for entry, _ in parsed]),
+        files=files,
     )
 
 
 def load_corpus(
-    folder: str | Path, coverage: float = 0.995, cache_dir: str | Path | None = None, progress: bool = False
+    folder: str | Path,
+    coverage: float = 0.995,
+    cache_dir: str | Path | None = None,
+    progress: bool = False,
+    split: str | None = None,
 ) -> TokenizedCorpus:
     """The tokenized corpus of `folder`, from the cache when the files are unchanged.
 
+    Args:
+        split: shares for a plain folder (see :func:`midigan.corpus.manifest.corpus_entries`).
+
     Raises:
-        ConfigError: not a corpus folder, or nothing usable in it.
+        ConfigError: not a corpus folder, nothing usable in it, or a bad `split`.
     """
-    entries = corpus_entries(folder)
+    entries = corpus_entries(folder, split)
     fp = fingerprint(entries, coverage)
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     path = cache / f"streams-{fp[:20]}.npz"
     if path.exists():
         try:
-            return TokenizedCorpus.load(path)
+            cached = TokenizedCorpus.load(path)
+            if cached.files is not None:  # else a cache from before the per-file rows: redo it
+                return cached
         except (OSError, ValueError, KeyError, MidiganError) as e:
             log.warning("ignoring unreadable corpus cache %s (%s)", path, e)
     corpus = tokenize(entries, coverage, fp, progress=progress)

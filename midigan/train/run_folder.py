@@ -1,8 +1,9 @@
 """The run folder of `midigan train`: the files a run writes, starting over, reading back a checkpoint.
 
 A run folder holds ``config.toml`` and ``run.json`` (the resolved configuration and the
-seed, :mod:`midigan.train.config`), ``train_log.jsonl`` and one checkpoint folder per
-phase (``mle/``, ``gan/``). What `--resume` reads back is checked before the trainer
+seed, :mod:`midigan.train.config`), ``train_log.jsonl``, ``data_log.jsonl`` (one row per
+corpus file, :mod:`midigan.train.data_report`) and one checkpoint folder per phase
+(``mle/``, ``gan/``). What `--resume` reads back is checked before the trainer
 touches it: a checkpoint damaged on disk or edited by hand is refused with one
 :class:`~midigan.errors.CheckpointError` line naming the file and the field, never a
 traceback in the middle of training.
@@ -28,6 +29,7 @@ from midigan.model.checkpoint import (
     recover_folder,
 )
 from midigan.train.config import RUN_CONFIG_FILE, RUN_FILE
+from midigan.train.data_report import DATA_LOG_FILE
 
 PHASES = ("mle", "gan")
 LOG_FILE = "train_log.jsonl"
@@ -63,7 +65,7 @@ class ResumeState:
 
 def clear_previous_run(out: Path) -> None:
     """Remove what an earlier run wrote in `out` (`--force`); other files stay."""
-    names = [RUN_CONFIG_FILE, RUN_FILE, LOG_FILE]
+    names = [RUN_CONFIG_FILE, RUN_FILE, LOG_FILE, DATA_LOG_FILE]
     for phase in PHASES:
         names += [phase, f".{phase}.old", *(p.name for p in out.glob(f".{phase}.*.tmp"))]
     for name in names:

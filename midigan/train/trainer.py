@@ -42,6 +42,7 @@ from midigan.model.unroll import unroll
 from midigan.train import distributed as dist_util
 from midigan.train.batch import Batch
 from midigan.train.config import RUN_CONFIG_FILE, RUN_FILE, TrainOptions, run_record
+from midigan.train.data_report import DATA_LOG_FILE, data_record, file_rows, report_on_screen
 from midigan.train.dataset import (
     TokenizedCorpus,
     Window,
@@ -62,6 +63,7 @@ from midigan.train.gan import (
 from midigan.train.meter import LossMeter
 from midigan.train.run_folder import LOG_FILE, PHASES, Position, clear_previous_run, read_resume_state
 from midigan.train.runtime import autocast_for, resolve_device
+from midigan.train.schedule import planned_schedule
 from midigan.train.state import optimizer_to_flat, restore_optimizer, restore_rng, rng_tensors
 from midigan.train.validate import real_and_generated_stats, validation_nll
 
@@ -105,13 +107,17 @@ class Trainer:
         gan_len = max(2, self.config.gan.prefix + self.config.gan.unroll)
         self.gan_windows = windows(self.corpus, train_pieces, gan_len)
         valid = self.corpus.pieces("valid")
+        self._valid_total = int(usable[valid].sum())
         valid = valid[usable[valid]][: self.config.data.valid_pieces]
         self.valid_pieces = valid
+        test = self.corpus.pieces("test")
+        self._used = {"train": len(train_pieces), "valid": len(valid), "test": int(usable[test].sum())}
         self.valid_batches = epoch_batches(
             windows(self.corpus, valid, seq), self.config.data.batch_size, 0, 0
         )
         if not self.train_windows:
             raise ConfigError("the corpus has no training pieces")
+        self.schedule_notes = self._fit_schedule(int(self.corpus.lengths()[train_pieces].sum()))
         self.position = Position()
         self.metrics: dict[str, Any] = {}
         self._resumed: dict[str, torch.optim.Optimizer] | None = None  # restored optimizers
@@ -126,10 +132,31 @@ class Trainer:
         coverage = self.config.data.coverage
         if self.info.enabled and not self.info.is_main:
             dist_util.barrier(self.info)  # rank 0 tokenizes and caches first
-            return load_corpus(opts.corpus, coverage, opts.cache_dir)
-        corpus = load_corpus(opts.corpus, coverage, opts.cache_dir, progress=opts.progress)
+            return load_corpus(opts.corpus, coverage, opts.cache_dir, split=opts.split)
+        corpus = load_corpus(opts.corpus, coverage, opts.cache_dir, progress=opts.progress, split=opts.split)
         dist_util.barrier(self.info)
         return corpus
+
+    def _fit_schedule(self, train_events: int) -> list[str]:
+        """Fit the MLE schedule to the corpus where asked (:mod:`midigan.train.schedule`); the warnings."""
+        weights = sum(p.numel() for p in self.generator.parameters())
+        self.config, notes = planned_schedule(
+            self.config, len(self._batches("mle", 0)), self.options, weights, train_events
+        )
+        return notes
+
+    def _report_data(self) -> None:
+        """Say what the run trains on (:mod:`midigan.train.data_report`): log, run folder, screen."""
+        if not self.info.is_main:
+            return
+        rows = file_rows(self.corpus.files, self.config.data.max_events)
+        record = data_record(rows, self._used)
+        self._log(record)
+        text = "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows)
+        write_atomic(self.out / DATA_LOG_FILE, lambda: text.encode())
+        report_on_screen(record, rows, str(self.options.corpus), self._valid_total)
+        for note in self.schedule_notes:
+            log.warning("%s", note)
 
     def _log(self, record: dict[str, Any]) -> None:
         if not self.info.is_main:
@@ -153,7 +180,7 @@ class Trainer:
             self.out.mkdir(parents=True, exist_ok=True)
             write_atomic(self.out / RUN_CONFIG_FILE, lambda: self.config.to_toml().encode())
             if not self.options.resume or not (self.out / RUN_FILE).exists():
-                write_atomic(self.out / RUN_FILE, lambda: run_record(self.options.seed))
+                write_atomic(self.out / RUN_FILE, lambda: run_record(self.options.seed, self.options.split))
         self._log(
             {
                 "event": "start",
@@ -164,8 +191,10 @@ class Trainer:
                 "seed": self.options.seed,
                 "pieces": len(self.corpus),
                 "train_windows": len(self.train_windows),
+                "schedule": self.schedule_notes,
             }
         )
+        self._report_data()
         try:
             if self.position.phase == "mle" and not self.position.phase_done:
                 self._phase("mle")
@@ -217,7 +246,8 @@ class Trainer:
                         raise _Stopped
                 if pos.batch >= len(batches):
                     pos.epoch, pos.batch = pos.epoch + 1, 0
-                    self._validate(phase)
+                    if pos.epoch % cfg.train.validate_every == 0:
+                        self._validate(phase)
                     if pos.phase_step < total and pos.step - self._saved_at >= self._epoch_save_gap():
                         self._save(phase, optimizers, accum, bar)
             pos.phase_done = True
@@ -453,6 +483,7 @@ class Trainer:
                 "path": str(self.options.corpus),
                 "pieces": len(self.corpus),
                 "events": len(self.corpus.events),
+                **({"split": self.options.split} if self.options.split else {}),
             },
             "metrics": self.metrics,
             "precision": self.precision,
