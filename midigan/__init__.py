@@ -29,6 +29,9 @@ _EXPORTS: dict[str, str] = {
     "compose": "midigan.composer",  # module named as a noun: a module `compose` would shadow the function
     "load_model": "midigan.composer",
     "Piece": "midigan.composer.piece",
+    "regenerate": "midigan.composer.edit",
+    "vary": "midigan.composer.edit",
+    "interpolate": "midigan.composer.interpolation",
 }
 
 _RENAMED: dict[str, str] = {"load": "read_score", "save": "write_score"}

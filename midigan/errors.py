@@ -41,3 +41,7 @@ class TrainingError(MidiganError):
 
 class RenderError(MidiganError):
     """An export (WAV, PNG, MusicXML) could not be produced."""
+
+
+class LiveMidiError(MidiganError):
+    """Live MIDI output failed: no MIDI system, no such port, or python-rtmidi missing."""

@@ -8,12 +8,17 @@ and then saves, reloads and converts; the limits are raisable for the rare real 
 
 from __future__ import annotations
 
+import os
+import resource
+import subprocess
+import sys
 import time
 import warnings
 from pathlib import Path
 
 import pytest
 from midi_fuzz import chunk, midi_file, track_bytes, vlq
+from model_helpers import write_corpus
 
 from midigan.corpus.manifest import CorpusEntry
 from midigan.corpus.stats import corpus_stats
@@ -53,7 +58,7 @@ def test_one_maximal_delta_at_one_tick_per_quarter_is_refused_at_once():
     for tpq in (1, 3):
         data = one_track([*NOTE, (0x0FFFFFFF, b"\x90\x3e\x40"), (1, b"\x80\x3e\x00")], tpq=tpq)
         message = refused_quickly(data, "past the length limit")
-        assert "raise max_ticks" in message
+        assert "raise the reader's max_ticks" in message
 
 
 @pytest.mark.parametrize("deltas", [8, 16], ids=["wraps-negative", "wraps-silently"])
@@ -231,3 +236,31 @@ def test_training_reads_skip_and_count_hostile_files(tmp_path: Path):
     assert list(corpus.ids) == ["good.mid"]  # the hostile file is skipped, and counted:
     assert [row["skipped"] is not None for row in corpus.files] == [True, False]
     assert "length limit" in corpus.files[0]["skipped"]
+
+
+@pytest.mark.slow
+def test_pieces_of_the_longest_length_allowed_train_through_both_phases(tmp_path: Path):
+    """Was: a 20M-tick piece reached the adversarial phase and died in `_lookback_columns` (9.6 GiB)."""
+    corpus = write_corpus(tmp_path / "corpus", pieces=12)
+    quarters = MAX_TICKS // TPQ - 8
+    longest = [(0, b"\x90\x3c\x40"), (1, b"\x80\x3c\x00"), (quarters, b"\x90\x3e\x40"), (1, b"\x80\x3e\x00")]
+    for i in range(3):
+        (corpus / f"long{i}.mid").write_bytes(one_track(longest, tpq=1))
+    command = [sys.executable, "-c", "from midigan.cli import main; main()", "train", "--corpus", str(corpus)]
+    command += [
+        "--out",
+        str(tmp_path / "run"),
+        "--config",
+        "tiny",
+        "--max-steps",
+        "3",
+        "--device",
+        "cpu",
+        "--quiet",
+    ]
+    env = {**os.environ, "MIDIGAN_CACHE_DIR": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "15 files; training on 15 pieces" in result.stdout + result.stderr
+    assert (tmp_path / "run" / "gan" / "model.safetensors").exists()
+    assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss < 2 * 2**20  # KiB: under 2 GiB

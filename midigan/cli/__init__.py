@@ -25,6 +25,9 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("midigan.cli.train_cmd", "train"),
     "evaluate": ("midigan.cli.evaluate_cmd", "evaluate"),
     "render": ("midigan.cli.render_cmd", "render"),
+    "vary": ("midigan.cli.vary_cmd", "vary"),
+    "interpolate": ("midigan.cli.vary_cmd", "interpolate"),
+    "play": ("midigan.cli.play_cmd", "play"),
 }
 _HELP = {
     "compose": "Compose new pieces from the shipped (or your) model.",
@@ -32,6 +35,9 @@ _HELP = {
     "train": "Train the conditional LSTM-GAN on a corpus or your own MIDI folder.",
     "evaluate": "Compare a model's pieces with held-out music and baselines.",
     "render": "Render a MIDI file to WAV, a piano-roll PNG or MusicXML.",
+    "vary": "Regenerate bars of a piece, or vary its whole melody.",
+    "interpolate": "A sequence of pieces moving from one seed's piece to another's.",
+    "play": "Play a file (or a piece composed on the spot) into a MIDI output port.",
 }
 
 

@@ -184,6 +184,39 @@ class Piece:
             return pianoroll_figure(self.score, title=self.describe())
         return write_pianoroll(self.score, path, title=self.describe())
 
+    # ------------------------------------------------------ editing (model)
+    def regenerate(self, bars: Any, **options: Any) -> Piece | list[Piece]:
+        """New melody for `bars` (e.g. `range(5, 9)` or '5-8'), every other note kept verbatim; the
+        options `n`, `candidates`, `seed` (default: this piece's, else 0), `temperature`, `model`
+        are those of :func:`midigan.composer.edit.regenerate`."""
+        from midigan.composer.rewrite import regenerate_scores
+
+        options.setdefault("seed", self.seed or 0)
+        return self._edited(regenerate_scores(self, bars, **options), options["seed"])
+
+    def vary(self, amount: float = 0.5, **options: Any) -> Piece | list[Piece]:
+        """A variation: same rhythm and chords, a share `amount` of the notes re-pitched (options:
+        those of :func:`midigan.composer.edit.vary`; `seed` defaults to this piece's, else 0)."""
+        from midigan.composer.rewrite import vary_scores
+
+        options.setdefault("seed", self.seed or 0)
+        return self._edited(vary_scores(self, amount, **options), options["seed"])
+
+    def _edited(self, scores: list[Score], seed: int) -> Piece | list[Piece]:
+        """Edited scores as Pieces carrying this piece's request and the edit's seed."""
+        pieces = [Piece(score, self.conditions, seed) for score in scores]
+        return pieces[0] if len(pieces) == 1 else pieces
+
+    def play(self, port: str | None = None, virtual: bool = False, tempo: float | None = None) -> int:
+        """Play into a MIDI output port (see :mod:`midigan.io.live`); returns the messages sent."""
+        from midigan.io.live import open_output, play
+
+        output = open_output(port, virtual=virtual)
+        try:
+            return play(self.score, output, tempo=tempo)
+        finally:
+            output.close()
+
     # ------------------------------------------------------------- printing
     def describe(self) -> str:
         """One line a musician reads: bars, meter, key, tempo, opening chords."""

@@ -19,6 +19,12 @@ What a file becomes:
 * `end_tick` is the barline at or after the later of the last note offset and the
   end of track 0, so trailing empty bars written by :func:`midi_bytes` come back.
 
+Hostile files are refused before work grows with what they claim (:mod:`midigan.io.smf`
+walks the bytes first): no event past `max_ticks` or past a 32-bit tick counter, at most
+`max_notes` notes and :data:`~midigan.io.MAX_TRACKS` tracks, and only tempos and meters
+the writer can write back. So whatever loads also saves and reloads; the writer in turn
+refuses deltas and lengths MIDI cannot hold, rather than write a file no reader can read.
+
 Scores on the grid survive ``read_midi(write_midi(score))`` exactly: notes per
 track, tempos, meters, keys, chord labels, names, programs, drum flags, bar count.
 """
@@ -37,9 +43,8 @@ import mido
 import numpy as np
 
 from midigan.errors import ConfigError, MidiReadError, MidiWriteError, TheoryError
-from midigan.io import smf
 from midigan.io.atomic import write_atomic
-from midigan.io.smf import MAX_NOTES, MAX_TICKS
+from midigan.io.smf import COUNTER_LIMIT, MAX_NOTES, MAX_TICKS, MAX_TRACKS, check_header, parser_error, walk
 from midigan.music.score import (
     DRUM_CHANNEL,
     TPQ,
@@ -125,7 +130,7 @@ def read_midi(path: str | Path, *, max_ticks: int = MAX_TICKS, max_notes: int = 
     Raises:
         MidiReadError: missing, empty, truncated, not a MIDI file, SMPTE/zero timing,
             broken timing (an event past `max_ticks` or past what a 32-bit tick counter
-            holds), more than `max_notes` notes or more than :data:`~midigan.io.smf.MAX_TRACKS` tracks.
+            holds), more than `max_notes` notes or more than :data:`~midigan.io.MAX_TRACKS` tracks.
         ConfigError: `max_ticks` or `max_notes` is not a positive integer.
     """
     score, report = read_midi_report(path, max_ticks=max_ticks, max_notes=max_notes)
@@ -173,13 +178,13 @@ def score_from_midi_bytes(
 
     _check_limit("max_ticks", max_ticks)
     _check_limit("max_notes", max_notes)
-    tpq = smf.check_header(data, name)
-    limit = min(smf.COUNTER_LIMIT, max_ticks * tpq // TPQ)  # in source ticks
-    layout = smf.walk(data, name, limit, tpq)
+    tpq = check_header(data, name)
+    limit = min(COUNTER_LIMIT, max_ticks * tpq // TPQ)  # in source ticks
+    layout = walk(data, name, limit, tpq)
     try:
         source = symusic.Score.from_midi(data)
     except (RuntimeError, ValueError, OverflowError, IndexError) as e:
-        raise smf.parser_error(e, name) from e
+        raise parser_error(e, name) from e
     kept = [t for t in source.tracks if t.note_num()]
     _check_parsed(kept, name, limit, max_notes)
     report = _Accumulator(tpq)
@@ -209,8 +214,8 @@ def _check_parsed(tracks: list, name: str, limit: int, max_notes: int) -> None:
     notes = sum(t.note_num() for t in tracks)
     if notes > max_notes:
         raise MidiReadError(f"{name}: {notes} notes, over the limit of {max_notes} (raise max_notes)")
-    if len(tracks) > smf.MAX_TRACKS:
-        raise MidiReadError(f"{name}: {len(tracks)} parts; midigan reads files of up to {smf.MAX_TRACKS}")
+    if len(tracks) > MAX_TRACKS:
+        raise MidiReadError(f"{name}: {len(tracks)} parts; midigan reads files of up to {MAX_TRACKS}")
     for track in tracks:
         arrays = track.notes.numpy()
         start = arrays["time"].astype(np.int64)
@@ -416,9 +421,9 @@ def _check_writable_size(score: Score, end_ticks: int, tpq_out: int) -> None:
     """
     if len(score.tracks) + 1 > 0xFFFF:
         raise MidiWriteError(f"{len(score.tracks)} tracks: a MIDI file holds at most 65,534 parts")
-    if end_ticks > smf.COUNTER_LIMIT:
+    if end_ticks > COUNTER_LIMIT:
         raise MidiWriteError(
-            f"the score ends at tick {end_ticks} of {tpq_out} per quarter, past tick {smf.COUNTER_LIMIT} "
+            f"the score ends at tick {end_ticks} of {tpq_out} per quarter, past tick {COUNTER_LIMIT} "
             "that MIDI readers count to; write with a smaller tpq_out or a shorter score"
         )
 

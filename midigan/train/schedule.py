@@ -39,7 +39,7 @@ def fit_schedule(config: RunConfig, batches_per_epoch: int) -> tuple[RunConfig, 
 
     Args:
         config: the resolved run configuration.
-        batches_per_epoch: MLE batches in one epoch of this corpus (on this rank).
+        batches_per_epoch: MLE batches in one epoch of this corpus (in one process).
 
     Returns:
         The fitted config (`config` itself when its schedule fits the data) and one line
@@ -76,7 +76,7 @@ def planned_schedule(
     """The run's config, fitted where `options.fit_schedule` asks, and every warning about its plan.
 
     Args:
-        batches_per_epoch: MLE batches in one epoch of this corpus (on this rank).
+        batches_per_epoch: MLE batches in one epoch of this corpus (in one process).
         weights: the generator's parameter count.
         train_events: events of the training pieces.
     """

@@ -138,11 +138,14 @@ class Trainer:
         return corpus
 
     def _fit_schedule(self, train_events: int) -> list[str]:
-        """Fit the MLE schedule to the corpus where asked (:mod:`midigan.train.schedule`); the warnings."""
+        """Fit the MLE schedule to the corpus where asked (:mod:`midigan.train.schedule`); the warnings.
+
+        The batches an epoch are counted as one process would (the corpus's size, not the
+        world's), so a DDP run of the shipped corpus keeps the preset's schedule too.
+        """
         weights = sum(p.numel() for p in self.generator.parameters())
-        self.config, notes = planned_schedule(
-            self.config, len(self._batches("mle", 0)), self.options, weights, train_events
-        )
+        per_epoch = len(epoch_batches(self.train_windows, self.config.data.batch_size, self.options.seed, 0))
+        self.config, notes = planned_schedule(self.config, per_epoch, self.options, weights, train_events)
         return notes
 
     def _report_data(self) -> None:
