@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	# Without a GPU, take the CPU build of torch first: a bare `torch` requirement would pull
 	# several GB of CUDA wheels. With a GPU, pyproject's torch>=2.2 brings the CUDA build.
 	if ! command -v nvidia-smi >/dev/null 2>&1; then $(BIN)/python -m pip install -q torch==2.13.0; fi
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,live]'
 	touch $(STAMP)
 
 # fluidsynth + a General MIDI SoundFont render WAV previews (midigan render --wav); tests render one.

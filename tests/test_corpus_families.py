@@ -186,6 +186,27 @@ def test_resplit_without_manifest_or_with_a_missing_file_is_a_clear_error(tmp_pa
     assert result.exit_code == 1 and "fiddle-00002.mid" in result.output
 
 
+def test_resplit_skips_and_counts_hostile_files_which_keep_their_split(tmp_path: Path) -> None:
+    """Was: one damaged file refused the whole manifest in one line (issue 12)."""
+    before = write_corpus(tmp_path, tiny_pieces())
+    (tmp_path / "fiddle" / "fiddle-00002.mid").write_bytes(b"RIFF not a MIDI file")
+    whole = (tmp_path / "fiddle" / "fiddle-00003.mid").read_bytes()
+    (tmp_path / "fiddle" / "fiddle-00003.mid").write_bytes(whole[:30])  # truncated
+    summary = resplit_corpus(tmp_path)
+    skipped = [row["path"] for row in summary["skipped"]]
+    assert skipped == ["fiddle/fiddle-00002.mid", "fiddle/fiddle-00003.mid"]
+    assert "not a MIDI file" in summary["skipped"][0]["error"]
+    by_id = {r["id"]: r for r in read_rows(tmp_path)}
+    for old in before:
+        assert by_id[old["id"]]["split"] == (old["split"] if old["id"] != "folk-00007" else "test")
+    assert by_id["fiddle-00002"]["family"] == "fiddle-00002"
+    assert by_id["folk-00007"]["family"] == "folk-00006"  # the readable rows are resplit as ever
+    assert summary["pieces"] == 6 and summary["moved"] == 1
+    result = CliRunner().invoke(main, ["corpus", "resplit", "--corpus", str(tmp_path), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "2 unreadable file(s) skipped, keeping their split: fiddle/fiddle-00002.mid, " in result.output
+
+
 def test_resplit_rejects_a_malformed_manifest(tmp_path: Path) -> None:
     (tmp_path / "manifest.jsonl").write_text('{"id": "folk-00001"}\n', encoding="utf-8")
     with pytest.raises(MidiganError, match=r"manifest\.jsonl:1: a manifest row needs an id and a path"):

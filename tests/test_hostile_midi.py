@@ -58,7 +58,7 @@ def test_one_maximal_delta_at_one_tick_per_quarter_is_refused_at_once():
     for tpq in (1, 3):
         data = one_track([*NOTE, (0x0FFFFFFF, b"\x90\x3e\x40"), (1, b"\x80\x3e\x00")], tpq=tpq)
         message = refused_quickly(data, "past the length limit")
-        assert "raise the reader's max_ticks" in message
+        assert "raise max_ticks= or `midigan --max-ticks N`" in message
 
 
 @pytest.mark.parametrize("deltas", [8, 16], ids=["wraps-negative", "wraps-silently"])

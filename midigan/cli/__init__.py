@@ -65,10 +65,48 @@ class _LazyGroup(click.Group):
             formatter.write_dl(rows)
 
 
+_POSITIVE = click.IntRange(min=1)
+
+
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="midigan")
-def main() -> None:
+@click.option(
+    "--max-notes", type=_POSITIVE, help="Most notes per input [MIDI 250000, ABC 1500, MusicXML 50000]."
+)
+@click.option("--max-ticks", type=_POSITIVE, help="Longest MIDI input, in 1/12 quarters [600000].")
+@click.option("--max-bars", type=_POSITIVE, help="Most bars of an ABC tune or MusicXML part [600, 5000].")
+@click.pass_context
+def main(ctx: click.Context, max_notes: int | None, max_ticks: int | None, max_bars: int | None) -> None:
     """midigan: compose, train and evaluate symbolic music with a conditional LSTM-GAN."""
+    given = {"max_notes": max_notes, "max_ticks": max_ticks, "max_bars": max_bars}
+    if any(value is not None for value in given.values()):
+        _raise_read_limits(ctx, given)
+
+
+def _raise_read_limits(ctx: click.Context, given: dict[str, int | None]) -> None:
+    """Set the readers' limits for this command through the environment (:mod:`midigan.io.limits`).
+
+    The environment, not an argument: every read of every command (render input, compose
+    --primer, corpus stats, train and evaluate) takes its default from there, and so do the
+    worker processes a command starts. The old values come back when the command ends.
+    """
+    import os
+
+    from midigan.io.limits import ENV_NAMES
+
+    saved = {name: os.environ.get(name) for name in ENV_NAMES.values()}
+    for argument, value in given.items():
+        if value is not None:
+            os.environ[ENV_NAMES[argument]] = str(value)
+
+    def restore() -> None:
+        for name, old in saved.items():
+            if old is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = old
+
+    ctx.call_on_close(restore)
 
 
 def run_guarded(func, *args, **kwargs):

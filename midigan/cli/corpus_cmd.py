@@ -110,6 +110,12 @@ def resplit(folder: str, quiet: bool) -> None:
         f"({summary['pieces_in_families_of_several']} pieces in {summary['families_of_several']} "
         f"families of two or more); {summary['moved']} changed split -> {splits}"
     )
+    skipped = summary.get("skipped", [])
+    if skipped:
+        names = ", ".join(row["path"] for row in skipped)
+        click.echo(f"{len(skipped)} unreadable file(s) skipped, keeping their split: {names}")
+        for row in skipped:
+            click.echo(f"  {row['error']}")
 
 
 @corpus.command("stats", epilog=_examples(STATS_EXAMPLES))

@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from midigan.corpus.manifest import MANIFEST_NAME, read_manifest, split_of
+from midigan.errors import MidiReadError
 from midigan.io.atomic import write_atomic
 from midigan.music.score import Score
 from midigan.representations.tune import COPY_RUN, Tune, run_hashes
@@ -113,31 +114,50 @@ def assign_families(
 ) -> dict:
     """Set ``family`` and ``split`` of every manifest row from the melodies of its MIDI file.
 
+    A file that is there but cannot be read (damaged, or past a reader's limit) is skipped
+    and counted, not fatal: one hostile file should not stop a corpus of thousands. Its row
+    keeps the split it had (a row without one gets its own id's, as a family of one: the
+    split the build gives a tune with no variants), so nothing moves on a guess; its family
+    is its own id. A missing file is still an error: it means a wrong or damaged folder.
+
     Args:
         rows: manifest rows with ``id`` and ``path`` (relative to `corpus`); changed in place.
         corpus: the corpus folder.
         progress: wraps the iteration over rows (a progress bar), or None.
 
     Returns:
-        :func:`family_summary` of the result, plus ``moved``: rows whose split changed.
+        :func:`family_summary` of the result, plus ``moved``: rows whose split changed, and
+        ``skipped``: ``{"path", "error"}`` of each unreadable file, in manifest order.
 
     Raises:
-        MidiReadError: a row's MIDI file is missing or unreadable.
+        MidiReadError: a row's MIDI file is missing.
     """
     from midigan.io.midi import read_midi_report
 
     runs: dict[str, np.ndarray] = {}
+    skipped: dict[str, str] = {}
     for row in progress(rows) if progress else rows:
-        score, _ = read_midi_report(Path(corpus) / row["path"])
+        path = Path(corpus) / row["path"]
+        if not path.is_file():
+            raise MidiReadError(f"{path}: no such file")
+        try:
+            score, _ = read_midi_report(path)
+        except MidiReadError as e:
+            skipped[row["id"]] = str(e)
+            continue
         runs[row["id"]] = melody_runs(score)
     families = find_families(runs)
     moved = 0
     for row in rows:
-        family = families[row["id"]]
-        split = split_of(family)
+        if row["id"] in skipped:
+            family, split = row["id"], row.get("split") or split_of(row["id"])
+        else:
+            family = families[row["id"]]
+            split = split_of(family)
         moved += int(row.get("split") != split)
         row["family"], row["split"] = family, split
-    return {**family_summary(rows), "moved": moved}
+    unread = [{"path": r["path"], "error": skipped[r["id"]]} for r in rows if r["id"] in skipped]
+    return {**family_summary(rows), "moved": moved, "skipped": unread}
 
 
 def family_summary(rows: Iterable[dict]) -> dict:
@@ -172,7 +192,8 @@ def resplit_corpus(
 
     Raises:
         ConfigError: no manifest, or a malformed one (see :func:`~midigan.corpus.manifest.read_manifest`).
-        MidiReadError: a manifest row's MIDI file is missing or unreadable.
+        MidiReadError: a manifest row's MIDI file is missing (unreadable ones are skipped,
+            see :func:`assign_families`).
     """
     corpus = Path(corpus)
     manifest = corpus / MANIFEST_NAME

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 
 from midigan.errors import MidiReadError, MidiWriteError
 from midigan.io.atomic import check_target
-from midigan.io.smf import MAX_NOTES, MAX_TICKS
 
 if TYPE_CHECKING:
     from midigan.music.score import Score
@@ -41,15 +40,23 @@ _SUFFIX_FORMAT: dict[str, str] = {
 _ALIASES = {"midi": "mid", "xml": "musicxml"}
 
 
-def read_score(path: str | Path, *, max_ticks: int = MAX_TICKS, max_notes: int = MAX_NOTES) -> Score:
+def read_score(
+    path: str | Path,
+    *,
+    max_ticks: int | None = None,
+    max_notes: int | None = None,
+    max_bars: int | None = None,
+) -> Score:
     """Read a MIDI (type 0 or 1), ABC or MusicXML file into a Score, by its extension.
 
-    `max_ticks` (grid ticks) and `max_notes` bound what a MIDI file may claim (see
-    :func:`midigan.io.midi.read_midi`); the defaults are generous for real music.
+    Each format is measured before it is parsed and refused past its limits: `max_ticks`
+    (grid ticks; MIDI) and `max_notes` (see :func:`midigan.io.midi.read_midi`), `max_bars`
+    (ABC tune or MusicXML part). None takes the format's default, generous for real music,
+    or the environment's ``MIDIGAN_MAX_*`` (:mod:`midigan.io.limits`).
 
     Raises:
-        MidiReadError: missing, empty, unreadable, of an unknown format, or a MIDI file
-            past the limits.
+        MidiReadError: missing, empty, unreadable, of an unknown format, or past a limit.
+        ConfigError: a limit is not a positive whole number.
     """
     path = Path(path)
     if not path.exists():
@@ -62,7 +69,7 @@ def read_score(path: str | Path, *, max_ticks: int = MAX_TICKS, max_notes: int =
     if suffix in MUSICXML_SUFFIXES or suffix in ABC_SUFFIXES:
         from midigan.io.music21 import read_music21_file
 
-        return read_music21_file(path)
+        return read_music21_file(path, max_bars=max_bars, max_notes=max_notes)
     from midigan.io.midi import read_midi
 
     return read_midi(path, max_ticks=max_ticks, max_notes=max_notes)

@@ -42,9 +42,10 @@ from typing import TYPE_CHECKING
 import mido
 import numpy as np
 
-from midigan.errors import ConfigError, MidiReadError, MidiWriteError, TheoryError
+from midigan.errors import MidiReadError, MidiWriteError, TheoryError
 from midigan.io.atomic import write_atomic
-from midigan.io.smf import COUNTER_LIMIT, MAX_NOTES, MAX_TICKS, MAX_TRACKS, check_header, parser_error, walk
+from midigan.io.limits import over_limit, resolve
+from midigan.io.smf import COUNTER_LIMIT, MAX_TRACKS, check_header, parser_error, walk
 from midigan.music.score import (
     DRUM_CHANNEL,
     TPQ,
@@ -114,7 +115,7 @@ class QuantizeReport:
 
 
 # ------------------------------------------------------------------ reading
-def read_midi(path: str | Path, *, max_ticks: int = MAX_TICKS, max_notes: int = MAX_NOTES) -> Score:
+def read_midi(path: str | Path, *, max_ticks: int | None = None, max_notes: int | None = None) -> Score:
     """Read a standard MIDI file (type 0, 1 or 2) into a Score on the grid.
 
     Warns with :class:`QuantizationWarning` when notes had to move to the grid; use
@@ -126,6 +127,8 @@ def read_midi(path: str | Path, *, max_ticks: int = MAX_TICKS, max_notes: int = 
             50,000 quarter notes, by default). A longer file is refused: its timing is
             almost surely corrupt. Raise it for a real piece that long.
         max_notes: the most notes accepted (:data:`~midigan.io.smf.MAX_NOTES` by default).
+            None takes the default, or the environment's ``MIDIGAN_MAX_TICKS`` /
+            ``MIDIGAN_MAX_NOTES`` (:mod:`midigan.io.limits`).
 
     Raises:
         MidiReadError: missing, empty, truncated, not a MIDI file, SMPTE/zero timing,
@@ -140,7 +143,7 @@ def read_midi(path: str | Path, *, max_ticks: int = MAX_TICKS, max_notes: int = 
 
 
 def read_midi_report(
-    path: str | Path, *, max_ticks: int = MAX_TICKS, max_notes: int = MAX_NOTES
+    path: str | Path, *, max_ticks: int | None = None, max_notes: int | None = None
 ) -> tuple[Score, QuantizeReport]:
     """Like :func:`read_midi`, without a warning: returns the score and its quantization report.
 
@@ -161,7 +164,7 @@ def read_midi_report(
 
 
 def score_from_midi_bytes(
-    data: bytes, name: str = "<bytes>", *, max_ticks: int = MAX_TICKS, max_notes: int = MAX_NOTES
+    data: bytes, name: str = "<bytes>", *, max_ticks: int | None = None, max_notes: int | None = None
 ) -> tuple[Score, QuantizeReport]:
     """Parse the bytes of a MIDI file; `name` is used in error messages.
 
@@ -176,8 +179,7 @@ def score_from_midi_bytes(
     """
     import symusic  # imported here: 0.1 s that writing MIDI (the compose path) never needs
 
-    _check_limit("max_ticks", max_ticks)
-    _check_limit("max_notes", max_notes)
+    max_ticks, max_notes = resolve("max_ticks", max_ticks, "midi"), resolve("max_notes", max_notes, "midi")
     tpq = check_header(data, name)
     limit = min(COUNTER_LIMIT, max_ticks * tpq // TPQ)  # in source ticks
     layout = walk(data, name, limit, tpq)
@@ -200,11 +202,6 @@ def score_from_midi_bytes(
     return score, report.result()
 
 
-def _check_limit(argument: str, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{argument}={value!r}: give a positive whole number")
-
-
 def _check_parsed(tracks: list, name: str, limit: int, max_notes: int) -> None:
     """What symusic made of the file stays within the limits the walk promised.
 
@@ -213,7 +210,7 @@ def _check_parsed(tracks: list, name: str, limit: int, max_notes: int) -> None:
     """
     notes = sum(t.note_num() for t in tracks)
     if notes > max_notes:
-        raise MidiReadError(f"{name}: {notes} notes, over the limit of {max_notes} (raise max_notes)")
+        raise MidiReadError(f"{name}: {over_limit('the file', notes, 'max_notes', max_notes)}")
     if len(tracks) > MAX_TRACKS:
         raise MidiReadError(f"{name}: {len(tracks)} parts; midigan reads files of up to {MAX_TRACKS}")
     for track in tracks:

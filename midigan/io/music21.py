@@ -38,8 +38,9 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from midigan.errors import MidiReadError
+from midigan.errors import MidiganError, MidiReadError
 from midigan.io.abc import clean_abc, split_abc_tunes
+from midigan.io.limits import check_abc, check_musicxml
 from midigan.io.spelling import parse_spelled, pitch_class_of, tonic_for_fifths
 from midigan.music import theory
 from midigan.music.harmony import detect_key
@@ -92,13 +93,20 @@ class Conversion:
 
 
 # ---------------------------------------------------------------------- reading
-def parse_abc(text: str) -> m21stream.Score:
+def parse_abc(text: str, *, max_bars: int | None = None, max_notes: int | None = None) -> m21stream.Score:
     """Parse one ABC tune (text holding a single ``X:`` tune) with music21.
 
+    The tune is measured first (:func:`midigan.io.limits.check_abc`): music21's time grows
+    faster than the tune, so one past `max_bars` or `max_notes` (None: the defaults of
+    :mod:`midigan.io.limits`) is refused unparsed.
+
     Raises:
-        MidiReadError: music21 cannot parse it, or it holds no notes.
+        MidiReadError: over a limit, music21 cannot parse it, or it holds no notes.
+        ConfigError: a limit is not a positive whole number.
     """
     from music21 import converter
+
+    check_abc(text, max_bars=max_bars, max_notes=max_notes)
 
     try:
         parsed = converter.parse(clean_abc(text), format="abc")
@@ -176,11 +184,21 @@ def convert_music21(
     return result
 
 
-def read_music21_file(path: str | Path, *, mode_rule: ModeRule = "source") -> Score:
+def read_music21_file(
+    path: str | Path,
+    *,
+    mode_rule: ModeRule = "source",
+    max_bars: int | None = None,
+    max_notes: int | None = None,
+) -> Score:
     """Read an ABC or MusicXML file (the first tune of a multi-tune ABC file).
 
+    The tune (ABC) or file (MusicXML) is measured before music21 parses it, and refused
+    past `max_bars` or `max_notes` (None: the defaults of :mod:`midigan.io.limits`).
+
     Raises:
-        MidiReadError: the file is missing or music21 cannot read it as music.
+        MidiReadError: the file is missing, over a limit, or music21 cannot read it as music.
+        ConfigError: a limit is not a positive whole number.
     """
     path = Path(path)
     if not path.is_file():
@@ -191,14 +209,15 @@ def read_music21_file(path: str | Path, *, mode_rule: ModeRule = "source") -> Sc
             tunes = split_abc_tunes(text)
             if len(tunes) > 1:
                 warnings.warn(f"{path}: {len(tunes)} tunes in the file; reading the first", stacklevel=2)
-            parsed = parse_abc(tunes[0] if tunes else text)
+            parsed = parse_abc(tunes[0] if tunes else text, max_bars=max_bars, max_notes=max_notes)
         else:
             from music21 import converter
 
+            check_musicxml(path, max_bars=max_bars, max_notes=max_notes)
             parsed = converter.parse(str(path))
         return score_from_music21(parsed, mode_rule=mode_rule)
-    except MidiReadError as e:
-        raise MidiReadError(f"{path}: {e}") from e
+    except MidiganError as e:
+        raise type(e)(f"{path}: {e}") from e
     except Exception as e:  # any music21 failure is a read error for the caller
         raise MidiReadError(f"{path}: not readable as music ({type(e).__name__}: {e})") from e
 

@@ -140,7 +140,8 @@ def _too_long(tick: int, limit: int, tpq: int) -> str:
         return f"an event at tick {tick} is past tick {COUNTER_LIMIT}, the most a MIDI tick counter holds"
     return (
         f"an event {tick / tpq:,.0f} quarter notes in is past the length limit of {limit / tpq:,.0f} "
-        "(max_ticks); the timing is likely corrupt (for a real piece that long, raise the reader's max_ticks)"
+        "(max_ticks); the timing is likely corrupt (for a real piece that long, raise max_ticks= "
+        "or `midigan --max-ticks N`)"
     )
 
 
