@@ -33,8 +33,8 @@ def main(n: int = 64) -> None:
     print("most common opening notes:", Counter(piece.notes[0].name for piece in pieces).most_common(3))
 
     OUT.mkdir(parents=True, exist_ok=True)
-    for index, piece in enumerate(pieces[:4], start=1):  # keep the example folder small
-        piece.save(OUT / f"waltz-{index:02d}.mid")
+    for piece in pieces[:4]:  # keep the example folder small; piece i has seed 1 + i
+        piece.save(OUT / f"waltz-{piece.seed}.mid")  # `midigan compose ... --seed 3` makes waltz-3 alone
     print(f"first 4 saved in {OUT}")
 
 

@@ -40,6 +40,11 @@ _RENAMED: dict[str, str] = {"load": "read_score", "save": "write_score"}
 __all__ = [*sorted(_EXPORTS), "__version__"]
 
 
+def __dir__() -> list[str]:
+    """What `dir(midigan)` and tab completion show: the lazy public names too."""
+    return sorted({*__all__, *globals()})
+
+
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name]), _RENAMED.get(name, name))

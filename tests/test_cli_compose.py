@@ -61,9 +61,9 @@ def test_several_pieces_into_a_folder(tmp_path: Path) -> None:
     result = run(*args, "-o", str(folder), "--format", "mid,png")
     assert result.exit_code == 0, result.output
     names = sorted(p.name for p in folder.iterdir())
-    assert names == [f"midigan-5-0{i}.{ext}" for i in (1, 2, 3) for ext in ("mid", "png")]
+    assert names == [f"midigan-{seed}.{ext}" for seed in (5, 6, 7) for ext in ("mid", "png")]
     assert len([line for line in result.output.splitlines() if line.startswith(str(folder))]) == 6
-    pieces = [midigan.load(folder / f"midigan-5-0{i}.mid") for i in (1, 2, 3)]
+    pieces = [midigan.load(folder / f"midigan-{seed}.mid") for seed in (5, 6, 7)]
     assert all(p.bar_count == 4 and p.meters[0].name == "6/8" for p in pieces)
     assert len({tuple((n.pitch, n.onset) for n in p.tracks[0].notes) for p in pieces}) == 3
 
@@ -213,7 +213,7 @@ def test_output_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert plan_outputs("a.xml", [], 1, 7) == [{"musicxml": Path("a.xml")}]
     assert plan_outputs("new/", [], 1, 7) == [{"mid": Path("new/midigan-7.mid")}]
     many = plan_outputs("set", ["wav"], 12, 7)
-    assert [p["wav"] for p in many][:2] == [Path("set/midigan-7-01.wav"), Path("set/midigan-7-02.wav")]
+    assert [p["wav"] for p in many][:2] == [Path("set/midigan-7.wav"), Path("set/midigan-8.wav")]  # seeds
     assert not Path("set").exists() and not Path("new").exists()  # planning creates nothing
 
 
@@ -280,15 +280,22 @@ def test_default_names_never_overwrite(tmp_path: Path, monkeypatch: pytest.Monke
 
 
 def test_default_names_in_a_folder_never_overwrite(tmp_path: Path) -> None:
-    (tmp_path / "midigan-5-01.mid").write_bytes(b"mine")
+    (tmp_path / "midigan-5.mid").write_bytes(b"mine")
     result = run("--bars", "4", "--seed", "5", "-n", "2", "-o", str(tmp_path))
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "midigan-5-01-2.mid",
-        "midigan-5-01.mid",
-        "midigan-5-02.mid",
-    ]
-    assert (tmp_path / "midigan-5-01.mid").read_bytes() == b"mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["midigan-5-2.mid", "midigan-5.mid", "midigan-6.mid"]
+    assert (tmp_path / "midigan-5.mid").read_bytes() == b"mine"
+
+
+def test_each_piece_of_a_batch_is_the_piece_its_own_seed_makes(tmp_path: Path) -> None:
+    """`-n 4 --seed 20` writes midigan-20..23; `--seed 22` alone writes the same bytes as the third."""
+    args = ["--bars", "8", "--meter", "3/4", "--style", "irish"]
+    assert run(*args, "--seed", "20", "-n", "4", "-o", str(tmp_path / "batch")).exit_code == 0
+    assert run(*args, "--seed", "22", "-o", str(tmp_path / "alone.mid")).exit_code == 0
+    batch = {p.name: p.read_bytes() for p in (tmp_path / "batch").iterdir()}
+    assert sorted(batch) == [f"midigan-{seed}.mid" for seed in (20, 21, 22, 23)]
+    assert batch["midigan-22.mid"] == (tmp_path / "alone.mid").read_bytes()
+    assert len(set(batch.values())) == 4
 
 
 def test_a_named_existing_file_needs_force(tmp_path: Path) -> None:

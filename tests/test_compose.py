@@ -412,3 +412,24 @@ def test_batch_on_cuda() -> None:
     again = compose(bars=8, meter="6/8", n=64, seed=3, device="cuda", accompaniment=False)
     assert all(p.bars == 8 and p.score.last_offset <= 8 * 36 for p in pieces)
     assert [p.to_midi_bytes() for p in pieces] == [p.to_midi_bytes() for p in again]
+
+
+# ------------------------------------------------------------------ key from the chords
+@pytest.mark.parametrize(
+    ("chords", "key"),
+    [("C F G C", (0, "major")), ("Am F C G", (9, "minor")), ("D G A D", (2, "major")),
+     ("Dm Gm A7 Dm", (2, "minor")), ("Bb Eb F Bb", (10, "major")), ("none", None)],
+)  # fmt: skip
+def test_key_of_chords_finds_the_home_of_a_progression(chords, key):
+    from midigan.music.harmony import key_of_chords
+    from midigan.music.theory import parse_progression
+
+    assert key_of_chords([] if chords == "none" else parse_progression(chords)) == key
+
+
+def test_compose_takes_its_key_from_the_chords_unless_a_key_is_given():
+    """Issue 13: `--chords "C F G C"` gave keys D, Dm, C... by seed; the chords name the key."""
+    keys = {compose(bars=4, chords="C F G C", seed=seed).key for seed in range(1, 7)}
+    assert keys == {"C"}
+    assert compose(bars=4, chords="Am F C G", seed=1).key == "Am"
+    assert compose(bars=4, chords="C F G C", key="F", seed=1).key == "F"  # the user's key wins

@@ -130,3 +130,45 @@ def test_show_pianoroll(tmp_path: Path, piece: Piece) -> None:
     assert written.stat().st_size > 10_000
     figure = piece.show_pianoroll()
     assert "Am" in figure.axes[0].get_title()
+
+
+# ------------------------------------------------------------------ a pleasant Python object
+def test_transpose_moves_every_pitched_track_the_key_and_the_chords():
+    piece = midigan.compose(bars=4, key="C", chords="C F G C", seed=2)
+    up = piece.transpose(2)
+    assert up.key == "D" and up.chords == ["D", "G", "A", "D"]
+    for before, after in zip(piece.score.tracks, up.score.tracks, strict=True):
+        assert [n.pitch + 2 for n in before.notes] == [n.pitch for n in after.notes]
+    assert piece.key == "C", "the original is untouched"
+    assert up.seed is None, "a transposed piece is not what its seed makes"
+    with pytest.raises(midigan.MidiganError, match="outside the MIDI range"):
+        piece.transpose(100)
+
+
+def test_tempo_can_be_set_and_is_checked():
+    piece = midigan.compose(bars=2, seed=1)
+    piece.tempo = 96
+    assert piece.tempo == 96.0 and piece.to_pretty_midi().get_tempo_changes()[1].tolist() == [96.0]
+    for bad in (0, -5, 1000, "fast", True):
+        with pytest.raises(midigan.MidiganError, match="tempo must be"):
+            piece.tempo = bad
+
+
+def test_a_loaded_score_becomes_a_piece(tmp_path):
+    path = midigan.compose(bars=4, seed=5).save(tmp_path / "x.mid")
+    piece = midigan.Piece.from_score(midigan.load(path))
+    assert piece.bars == 4 and piece.seed is None and len(piece.melody.notes) > 0
+    assert piece.describe().startswith("4 bars, 4/4")
+
+
+def test_printing_summarises_instead_of_dumping_every_note():
+    piece = midigan.compose(bars=16, seed=3)
+    text = repr(piece.score)
+    assert text.startswith("Score(") and "16 bars of 4/4" in text and "Note(" not in text
+    assert repr(piece.score.tracks[0]).startswith("Track('Melody', program ") and len(repr(piece.score)) < 200
+
+
+def test_dir_lists_the_public_api_and_pretty_midi_programs_are_ints():
+    assert {"compose", "load", "save", "Piece", "Score", "PianoRoll"} <= set(dir(midigan))
+    programs = [i.program for i in midigan.compose(bars=2, seed=1).to_pretty_midi().instruments]
+    assert programs and all(type(p) is int for p in programs)

@@ -24,6 +24,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from midigan.composer.arrange import arrange
+from midigan.composer.outputs import plan_outputs, write_outputs
 from midigan.composer.piece import MELODY_TRACK_NAME, Piece
 from midigan.composer.request import (
     check_temperature,
@@ -33,6 +35,7 @@ from midigan.composer.request import (
     resolve_seed,
 )
 from midigan.errors import CheckpointError
+from midigan.io import check_ready, parse_formats
 from midigan.music.score import KeySignature, Meter, Score, Tempo
 
 if TYPE_CHECKING:
@@ -146,7 +149,8 @@ def compose(
     streams = sample(bundle, conditions, temperature=temperature, seed=seed, key_mask=bool(strict_key))
     spelling = key_spelling(key)
     pieces = [
-        finish_piece(s, c, seed, accompaniment, spelling) for s, c in zip(streams, conditions, strict=True)
+        finish_piece(s, c, seed + i, accompaniment, spelling)
+        for i, (s, c) in enumerate(zip(streams, conditions, strict=True))
     ]
     return pieces[0] if n == 1 else pieces
 
@@ -172,9 +176,6 @@ def compose_to_files(
     Raises:
         MidiganError: any failure of :func:`compose` or of writing.
     """
-    from midigan.composer.outputs import plan_outputs, write_outputs
-    from midigan.io import check_ready, parse_formats
-
     request["seed"] = resolve_seed(request.get("seed"))
     n = check_whole("n", request.get("n", 1), 1, MAX_PIECES)
     plans = plan_outputs(out, parse_formats(formats), n, request["seed"], force=force)
@@ -206,8 +207,6 @@ def finish_piece(
     score.end_tick = conditions.total_ticks()
     score.title = f"midigan {style}, seed {seed}"
     if accompaniment:
-        from midigan.composer.arrange import arrange
-
         score = arrange(score, chord_program=chord_program, bass_program=bass_program)
     return Piece(score, conditions, seed)
 

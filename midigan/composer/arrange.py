@@ -33,6 +33,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from itertools import pairwise
 
+from midigan.music.harmony import estimate_chords
+from midigan.music.melody import melody_track_index
 from midigan.music.score import ChordLabel, Meter, Note, Score, Track
 from midigan.music.theory import CHORD_QUALITIES, is_compound
 
@@ -182,9 +184,6 @@ def estimate_chords_from_melody(score: Score) -> list[ChordLabel]:
     melody found by the melody rule; the first label is moved to tick 0 so the
     accompaniment starts with the piece even after silent opening bars.
     """
-    from midigan.music.harmony import estimate_chords
-    from midigan.music.melody import melody_track_index
-
     if not any(t.notes and not t.is_drum for t in score.tracks):
         return []
     labels = estimate_chords(score, melody_track_index(score))

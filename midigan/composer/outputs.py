@@ -3,8 +3,8 @@
 `midigan compose -o PATH` means a file (its extension picks the format, other
 formats take the same name with their own suffix), or a folder when several pieces
 are asked for or PATH is a folder (or ends with '/'). Without -o, files land in the
-current folder as ``midigan-<seed>.mid`` (``midigan-<seed>-01.mid``... for several),
-so the seed that reproduces a piece is in its name.
+current folder as ``midigan-<seed>.mid`` (then ``midigan-<seed + 1>.mid``... for several),
+so the seed that reproduces a piece on its own is in its name.
 
 Nothing is overwritten by surprise: a default name that is taken gets a fresh one
 (``midigan-<seed>-2.mid``, ``-3``...), and a path the user names that already exists needs
@@ -52,7 +52,7 @@ def plan_outputs(
         out: file or folder from the user, or None for the current folder.
         formats: format names (already parsed); empty = by `out`'s extension, else 'mid'.
         n: number of pieces.
-        seed: the seed, used in default names.
+        seed: the first piece's seed; piece `i` is named (and made) with `seed + i`.
         stem: default file-name prefix.
         force: replace existing regular files at paths the user named.
 
@@ -67,9 +67,7 @@ def plan_outputs(
         folder = out_path if out_path is not None else Path(".")
         _check_folder(folder, may_create=True)
         formats = formats or ["mid"]
-        width = len(str(n))
-        names = [f"{stem}-{seed}" if n == 1 else f"{stem}-{seed}-{i + 1:0{max(2, width)}d}" for i in range(n)]
-        return [_fresh_plan(folder, name, formats) for name in names]
+        return [_fresh_plan(folder, f"{stem}-{seed + i}", formats) for i in range(n)]
     assert out_path is not None
     if os.path.lexists(out_path) and not out_path.is_file():
         check_target(out_path)  # `-o /dev/null` is refused, not turned into /dev/null.mid

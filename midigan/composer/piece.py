@@ -10,16 +10,18 @@ libraries are imported only when a conversion asks for them.
 from __future__ import annotations
 
 import io
+import numbers
 from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from midigan.errors import ConfigError
 from midigan.io.spelling import KeySpeller
-from midigan.music.score import TPQ, Score, Track
+from midigan.music.score import TPQ, Score, Tempo, Track
 from midigan.music.theory import pitch_class_name
+from midigan.representations.conditions import MAX_QPM, MIN_QPM
 
 if TYPE_CHECKING:
-    from midigan.music.score import Tempo
     from midigan.representations.conditions import Conditions
 
 MELODY_TRACK_NAME = "Melody"
@@ -58,6 +60,28 @@ class Piece:
         self.score = score
         self.conditions = conditions
         self.seed = seed
+
+    @classmethod
+    def from_score(cls, score: Score) -> Piece:
+        """A Piece of a Score you have (e.g. `midigan.load("song.mid")`), to describe, convert,
+        transpose or save like a composed one. The Score is used as it is, not copied."""
+        return cls(score)
+
+    def transpose(self, semitones: int) -> Piece:
+        """A copy moved by `semitones`: every pitched track, the key and the chord roots.
+
+        The copy has no seed or conditions: its seed no longer makes it.
+
+        Raises:
+            ConfigError: a note would leave the MIDI range 0..127.
+        """
+        pitches = [n.pitch for t in self.score.tracks if not t.is_drum for n in t.notes]
+        if pitches and not (min(pitches) + semitones >= 0 and max(pitches) + semitones <= 127):
+            raise ConfigError(
+                f"transpose: {semitones:+d} semitones moves notes {min(pitches)}..{max(pitches)} "
+                "outside the MIDI range 0..127"
+            )
+        return Piece(self.score.transpose(semitones))
 
     # ----------------------------------------------------------------- views
     @property
@@ -99,8 +123,19 @@ class Piece:
 
     @property
     def tempo(self) -> float:
-        """Tempo at the start in quarter notes per minute (what a DAW shows as BPM)."""
+        """Tempo at the start in quarter notes per minute (what a DAW shows as BPM).
+
+        Setting it gives the whole piece that one tempo (`piece.tempo = 96`).
+        """
         return self.score.tempos[0].qpm if self.score.tempos else 120.0
+
+    @tempo.setter
+    def tempo(self, qpm: float) -> None:
+        if isinstance(qpm, bool) or not isinstance(qpm, numbers.Real) or not MIN_QPM <= qpm <= MAX_QPM:
+            raise ConfigError(
+                f"tempo must be a number of quarter notes per minute in {MIN_QPM:g}..{MAX_QPM:g}"
+            )
+        self.score.tempos = [Tempo(0, float(qpm))]
 
     @property
     def chords(self) -> list[str]:
@@ -160,7 +195,10 @@ class Piece:
         """A `pretty_midi.PrettyMIDI` of the piece (times in seconds)."""
         import pretty_midi
 
-        return pretty_midi.PrettyMIDI(io.BytesIO(self.to_midi_bytes()))
+        midi = pretty_midi.PrettyMIDI(io.BytesIO(self.to_midi_bytes()))
+        for instrument in midi.instruments:
+            instrument.program = int(instrument.program)  # plain ints, as pretty_midi users write them
+        return midi
 
     def to_music21(self) -> Any:
         """A `music21.stream.Score` of the piece: one part per track, one measure per bar.

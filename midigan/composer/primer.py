@@ -13,16 +13,16 @@ from __future__ import annotations
 
 from dataclasses import fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from midigan.composer.piece import MELODY_TRACK_NAME
 from midigan.errors import ConfigError, MidiganError, MidiReadError
+from midigan.io import read_score
+from midigan.music.harmony import detect_key
+from midigan.music.melody import extract_melody
 from midigan.music.score import KeySignature, Meter, Note, Score, Tempo
-
-if TYPE_CHECKING:
-    from midigan.representations.streams import NoteStreams
+from midigan.representations.streams import REST, NoteStreams
 
 
 def read_primer(primer: str | Path | Score, bars: int | None = None) -> Score:
@@ -38,13 +38,9 @@ def read_primer(primer: str | Path | Score, bars: int | None = None) -> Score:
         ConfigError: `primer` is neither a path nor a Score; `bars` is 0, longer than the
             primer, or picks bars without a note.
     """
-    from midigan.music.melody import extract_melody
-
     if isinstance(primer, Score):
         source, name = primer, "primer"
     elif isinstance(primer, (str, Path)):
-        from midigan.io import read_score
-
         source, name = read_score(primer), str(primer)
     else:
         raise ConfigError(f"primer must be a file path or a Score (got {type(primer).__name__})")
@@ -61,9 +57,7 @@ def read_primer(primer: str | Path | Score, bars: int | None = None) -> Score:
     )
     first_key = source.key_at(0)
     if first_key is None:
-        from midigan.music.harmony import detect_key
-
-        tonic, mode = detect_key(melody, [(t, m) for m in ("major", "minor") for t in range(12)])
+        tonic, mode = detect_key(melody)  # all 24 keys
         first_key = KeySignature(0, tonic, mode)
     melody.keys = [KeySignature(0, first_key.tonic, first_key.mode, first_key.spelling)]
     return melody if bars is None else take_bars(melody, bars)
@@ -125,8 +119,6 @@ def transposition(source: KeySignature, target: tuple[int, str]) -> int:
 
 def primer_streams(moved: Score, style: str | None) -> NoteStreams:
     """The (moved) primer as note streams in its own key, trailing rests dropped."""
-    from midigan.representations.streams import REST, NoteStreams
-
     streams = NoteStreams.from_score(moved, style=style, to_c=False)
     keep = len(streams)
     while keep > 0 and int(streams.pitch[keep - 1]) == REST:

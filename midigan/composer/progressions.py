@@ -17,6 +17,7 @@ from __future__ import annotations
 import random
 from itertools import pairwise
 
+from midigan.composer.arrange import estimate_chords_from_melody
 from midigan.music.score import Score
 
 Chord = tuple[int | None, str]
@@ -52,20 +53,20 @@ NO_CHORDS = ("none", "free")
 """Words that ask for no chord conditioning at all."""
 
 
-def default_progression(key: tuple[int, str], bars: int, seed: int, index: int = 0) -> list[list[Chord]]:
-    """One chord a bar for `bars` bars: a pattern of :data:`PATTERNS` drawn from (seed, index).
+def default_progression(key: tuple[int, str], bars: int, seed: int) -> list[list[Chord]]:
+    """One chord a bar for `bars` bars: a pattern of :data:`PATTERNS` drawn from the seed.
 
     Args:
         key: `(tonic pitch class, mode)`.
         bars: length of the piece.
-        seed: the compose seed (the same seed draws the same pattern).
-        index: the piece's place in a batch, so a batch varies its progressions.
+        seed: the piece's seed (the same seed draws the same pattern; a batch's pieces
+            have consecutive seeds, so it varies its progressions).
 
     Returns:
         Bars of `(root, quality)`, `bars` of them, ending V - I (just I for one bar).
     """
     tonic, mode = key
-    pattern = random.Random(f"midigan-chords:{seed}:{index}").choice(PATTERNS[mode])
+    pattern = random.Random(f"midigan-chords:{seed}:0").choice(PATTERNS[mode])  # ':0': earlier draws
     numerals = [pattern[bar % len(pattern)] for bar in range(bars)]
     cadence = CADENCE[mode]
     if bars == 1:
@@ -81,8 +82,6 @@ def bars_of_chords(score: Score) -> list[list[Chord]]:
     A bar lists the chord at its downbeat, and a second chord when another one is in
     force at the middle of the bar (the estimator labels whole or half bars).
     """
-    from midigan.composer.arrange import estimate_chords_from_melody
-
     labels = score.chords or estimate_chords_from_melody(score)
     probe = Score(chords=labels)
     starts = score.bar_starts()

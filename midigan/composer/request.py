@@ -21,10 +21,12 @@ from typing import TYPE_CHECKING, Any
 from midigan.composer.primer import move_primer, primer_streams, read_primer
 from midigan.composer.progressions import NO_CHORDS, bars_of_chords, default_progression
 from midigan.errors import ConfigError, TheoryError
+from midigan.io.spelling import parse_spelled, spelled_name
 from midigan.music import theory
+from midigan.music.harmony import key_of_chords
 from midigan.music.score import Score
 from midigan.representations.conditions import MAX_QPM, MIN_QPM, Conditions
-from midigan.representations.ids import style_id
+from midigan.representations.ids import Chord, style_id
 
 if TYPE_CHECKING:
     from midigan.representations.streams import NoteStreams
@@ -109,13 +111,14 @@ def plan_conditions(
     primers: dict[tuple[int, str], Score] = {}  # one transposition per key, not per piece
     streams: dict[tuple[int, str], NoteStreams] = {}
     for index in range(n):
-        piece_key = asked_key or (_key_of(melody) if melody is not None else _drawn_key(style, seed, index))
+        piece_seed = seed + index  # piece `index` of a batch is the piece this seed gives alone
+        piece_key = asked_key or _implied_key(melody, progression) or _drawn_key(style, piece_seed)
         if melody is not None and piece_key not in primers:
             primers[piece_key] = move_primer(melody, piece_key)
             streams[piece_key] = primer_streams(primers[piece_key], style)
         bar_chords = progression
         if chords is None:
-            bar_chords = default_progression(piece_key, bars, seed, index)
+            bar_chords = default_progression(piece_key, bars, piece_seed)
             if melody is not None:
                 own = bars_of_chords(primers[piece_key])  # the primer keeps its own harmony
                 bar_chords = own + bar_chords[len(own) :]
@@ -181,8 +184,6 @@ def key_spelling(key: str | tuple[int, str] | None) -> str | None:
     """
     if not isinstance(key, str) or not key.strip():
         return None
-    from midigan.io.spelling import parse_spelled, spelled_name
-
     tonic = key.strip()[:1] + "".join(c for c in key.strip()[1:2] if c in "#♯b♭")
     spelled = parse_spelled(tonic)
     return spelled_name(spelled) if spelled is not None else None
@@ -193,9 +194,16 @@ def _key_of(melody: Score) -> tuple[int, str]:
     return key.tonic, key.mode
 
 
-def _drawn_key(style: str | None, seed: int, index: int) -> tuple[int, str]:
-    """A key the style favours, drawn from (seed, index): reproducible, varied across a batch."""
-    name = random.Random(f"midigan-key:{seed}:{index}").choice(STYLE_KEYS[style or "folk"])
+def _implied_key(melody: Score | None, progression: list[list[Chord]]) -> tuple[int, str] | None:
+    """The key the user's material is in: the primer's, else the chords' (None: neither says)."""
+    if melody is not None:
+        return _key_of(melody)
+    return key_of_chords(progression)
+
+
+def _drawn_key(style: str | None, seed: int) -> tuple[int, str]:
+    """A key the style favours, drawn from the piece's seed (the ':0' keeps earlier draws)."""
+    name = random.Random(f"midigan-key:{seed}:0").choice(STYLE_KEYS[style or "folk"])
     return theory.parse_key(name)
 
 

@@ -305,9 +305,11 @@ def sample_model(
     log.info("sampling %s at temperature %g", checkpoint or "the shipped model", temperature)
     tunes = []
     batches = range(0, len(conditions), _SAMPLE_BATCH)
-    for number, start in enumerate(progress(batches)):
+    for start in progress(batches):
         batch = conditions[start : start + _SAMPLE_BATCH]
-        streams = sample(bundle, batch, temperature=temperature, seed=settings.seed + number)
+        streams = sample(
+            bundle, batch, temperature=temperature, seed=settings.seed + start
+        )  # piece i: seed+i
         tunes.extend(Tune.from_streams(s) for s in streams)
     return tunes
 

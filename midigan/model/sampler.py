@@ -37,6 +37,10 @@ _NOISE_BLOCK = 64  # steps of Gumbel noise drawn at once
 _CHECK_EVERY = 8  # steps between "have all pieces ended?" checks (a host sync on CUDA)
 _SMALL_BATCH = 16  # CPU batches up to this size sample on one thread
 
+Randomness = torch.Generator | list[torch.Generator] | None
+"""One generator for the whole batch, or one per piece (each piece then draws exactly the
+numbers it would draw alone, so piece 3 of a batch is reproducible with its own seed)."""
+
 
 @dataclass
 class Request:
@@ -63,7 +67,7 @@ def generate_ids(
     request: Request,
     *,
     temperature: float = 1.0,
-    rng: torch.Generator | None = None,
+    rng: Randomness = None,
     z: torch.Tensor | None = None,
 ) -> list[np.ndarray]:
     """Generate event ids until every piece reaches its final barline.
@@ -86,7 +90,7 @@ def _generate(
     make_stepper: Callable[[], FusedStepper],
     request: Request,
     temperature: float,
-    rng: torch.Generator | None,
+    rng: Randomness,
     z: torch.Tensor | None = None,
 ) -> list[np.ndarray]:
     """:func:`generate_ids` with the stepper supplied.
@@ -123,7 +127,7 @@ def _run(
     stepper: FusedStepper,
     request: Request,
     temperature: float,
-    rng: torch.Generator | None,
+    rng: Randomness,
     z: torch.Tensor | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The free-running loop with the fused step. Returns ids (T, B, 3) and their ticks (T, B)."""
@@ -146,7 +150,7 @@ class _FusedStep:
         stepper: FusedStepper,
         request: Request,
         temperature: float,
-        rng: torch.Generator | None,
+        rng: Randomness,
         z: torch.Tensor | None,
         longest: int,
     ) -> None:
@@ -158,7 +162,7 @@ class _FusedStep:
             if self.greedy:
                 z = torch.zeros(batch, cfg.z_dim, device=device)
             else:
-                z = torch.randn(batch, cfg.z_dim, generator=rng, device=device)
+                z = _draw(torch.randn, rng, batch, (cfg.z_dim,), 0, device)
         self.piece_bias = stepper.piece_bias(request.mode.to(device), request.style.to(device), z)
         self.pitch_bias = stepper.pitch_b.expand(batch, -1).clone()
         if request.pitch_allowed is not None:
@@ -204,7 +208,7 @@ class _FusedStep:
         if t % _NOISE_BLOCK == 0:
             cfg, batch = self.stepper.config, self.prev.shape[0]
             width = cfg.n_pitch + cfg.n_duration + cfg.n_velocity
-            u = torch.rand(_NOISE_BLOCK, batch, width, generator=self.rng, device=self.stepper.device)
+            u = _draw(torch.rand, self.rng, batch, (_NOISE_BLOCK, width), 1, self.stepper.device)
             self.noise = -torch.log(-torch.log(u.clamp_(1e-10, 1.0 - 1e-7)))
         return self.noise[t % _NOISE_BLOCK]
 
@@ -213,13 +217,37 @@ class _FusedStep:
         width = self.stepper.config.step_noise
         if not width:
             return None
-        return torch.randn(self.prev.shape[0], width, generator=self.rng, device=self.stepper.device)
+        return _draw(torch.randn, self.rng, self.prev.shape[0], (width,), 0, self.stepper.device)
 
     def _forced(self, t: int, column: int, chosen: torch.Tensor) -> torch.Tensor:
         """`chosen` ids (B,), with the primer's own where step `t` is still in a piece's primer."""
         if t >= self.forced_steps:
             return chosen
         return torch.where(t < self.forced_len, self.forced[:, t, column], chosen)
+
+
+def _draw(
+    fill: Callable[..., torch.Tensor],
+    rng: Randomness,
+    batch: int,
+    shape: tuple[int, ...],
+    batch_dim: int,
+    device: torch.device | str,
+) -> torch.Tensor:
+    """`fill` (torch.rand or torch.randn) numbers for a batch: `shape` with the batch inserted at
+    `batch_dim`; with one generator per piece, each piece's numbers are those it draws alone."""
+    if not isinstance(rng, list):
+        full = (*shape[:batch_dim], batch, *shape[batch_dim:])
+        return fill(*full, generator=rng, device=device)
+    assert len(rng) == batch, f"{len(rng)} generators for a batch of {batch}"
+    return torch.stack([fill(*shape, generator=g, device=device) for g in rng], batch_dim)
+
+
+def piece_generator(seed: int, device: torch.device | str) -> torch.Generator:
+    """The generator of the piece made with `seed` (seeds past 2**63 wrap)."""
+    generator = torch.Generator(device=device)
+    generator.manual_seed(int(seed) % (1 << 63))
+    return generator
 
 
 # ------------------------------------------------------------------ public API
@@ -239,7 +267,9 @@ def sample(
         conditions: one request per piece (bars, meter, key, chords, style, primer).
         temperature: > 0; lower is safer, higher bolder; 0 is greedy; None = the
             model's tuned default (`bundle.temperature`).
-        seed: same seed, model and device give the same pieces; None is random.
+        seed: same seed, model and device give the same pieces; None is random. Piece `i`
+            draws from its own generator seeded `seed + i`, so it is also the piece that
+            `seed + i` gives alone.
         key_mask: forbid pitches outside the requested key's scale (minor with
             its raised 7th).
         pitch_range: `(low, high)` MIDI pitches (in the requested key) the melody
@@ -264,8 +294,8 @@ def sample(
     for c in conditions:
         c.validate()
     vocab = bundle.vocab
-    rng = torch.Generator(device=bundle.device)
-    rng.manual_seed(int(seed) % (1 << 63) if seed is not None else secrets.randbits(63))
+    first = int(seed) if seed is not None else secrets.randbits(63)
+    rng = [piece_generator(first + i, bundle.device) for i in range(len(conditions))]
     request = build_request(bundle.generator, vocab, conditions, key_mask, pitch_range)
     ids = _generate(lambda: bundle.stepper(temperature), request, temperature, rng)
     return [_to_streams(vocab, c, piece) for c, piece in zip(conditions, ids, strict=True)]

@@ -56,6 +56,10 @@ class Track:
         """Order notes by onset, then pitch: the canonical order comparisons rely on."""
         self.notes.sort(key=lambda n: (n.onset, n.pitch, n.duration, n.velocity))
 
+    def __repr__(self) -> str:  # a summary: the notes are in `.notes`
+        drum = ", drums" if self.is_drum else ""
+        return f"Track({self.name!r}, program {self.program}{drum}, {len(self.notes)} notes)"
+
 
 @dataclass(frozen=True)
 class Tempo:
@@ -205,6 +209,16 @@ class Score:
     chords: list[ChordLabel] = field(default_factory=list)
     end_tick: int | None = None
     title: str = ""
+
+    def __repr__(self) -> str:  # a summary, as pretty_midi prints its objects; notes are in `.tracks`
+        meter = self.meters[0].name if self.meters else "4/4"
+        key = f", {self.keys[0].name}" if self.keys else ""
+        qpm = f", {self.tempos[0].qpm:g} qpm" if self.tempos else ""
+        title = f"{self.title!r}, " if self.title else ""
+        return (
+            f"Score({title}{len(self.tracks)} tracks, {self.note_count} notes, "
+            f"{self.bar_count} bars of {meter}{key}{qpm})"
+        )
 
     # ----------------------------------------------------------------- views
     def iter_notes(self) -> Iterator[tuple[int, Note]]:
