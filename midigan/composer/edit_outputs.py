@@ -30,7 +30,7 @@ def pieces_to_files(
     from midigan.composer.outputs import plan_outputs, write_outputs
     from midigan.io import check_ready, parse_formats
 
-    plans = plan_outputs(out, parse_formats(formats), n, seed, stem=stem, force=force)
+    plans = plan_outputs(out, parse_formats(formats), n, seed, stem=stem, force=force, numbered=True)
     for fmt in plans[0]:
         check_ready(fmt)
     made = make()

@@ -45,6 +45,7 @@ def plan_outputs(
     seed: int,
     stem: str = "midigan",
     force: bool = False,
+    numbered: bool = False,
 ) -> list[Plan]:
     """The files to write for `n` pieces, one Plan each (see the module doc for the rules).
 
@@ -55,6 +56,8 @@ def plan_outputs(
         seed: the first piece's seed; piece `i` is named (and made) with `seed + i`.
         stem: default file-name prefix.
         force: replace existing regular files at paths the user named.
+        numbered: name several pieces `<stem>-<seed>-01`, `-02`... (the steps of one walk,
+            the variants of one seed) instead of by their own seeds.
 
     Raises:
         MidiWriteError: unknown extension, missing or unwritable folder, a named file that
@@ -67,7 +70,12 @@ def plan_outputs(
         folder = out_path if out_path is not None else Path(".")
         _check_folder(folder, may_create=True)
         formats = formats or ["mid"]
-        return [_fresh_plan(folder, f"{stem}-{seed + i}", formats) for i in range(n)]
+        width = max(2, len(str(n)))
+        names = [
+            f"{stem}-{seed}-{i + 1:0{width}d}" if numbered and n > 1 else f"{stem}-{seed + i}"
+            for i in range(n)
+        ]
+        return [_fresh_plan(folder, name, formats) for name in names]
     assert out_path is not None
     if os.path.lexists(out_path) and not out_path.is_file():
         check_target(out_path)  # `-o /dev/null` is refused, not turned into /dev/null.mid
