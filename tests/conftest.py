@@ -49,3 +49,25 @@ def twinkle() -> Score:
     pitches = [60, 60, 67, 67, 69, 69, 67]
     notes = [(p, i * q, q, 90) for i, p in enumerate(pitches[:6])] + [(67, 6 * q, 2 * q, 90)]
     return make_score(notes, chords=[(0, 0, "maj"), (4 * q, 5, "maj"), (6 * q, 0, "maj")])
+
+
+def full_disk_on_write(monkeypatch: pytest.MonkeyPatch, failing_call: int) -> None:
+    """The `failing_call`-th write of bytes to disk fails as a full disk does (ENOSPC).
+
+    Every file midigan writes goes through :func:`midigan.io.atomic._write_bytes`, so this is
+    a full disk for compose, render and save alike.
+    """
+    import errno
+
+    from midigan.io import atomic
+
+    real = atomic._write_bytes
+    calls = {"n": 0}
+
+    def write(tmp, data: bytes) -> None:
+        calls["n"] += 1
+        if calls["n"] == failing_call:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real(tmp, data)
+
+    monkeypatch.setattr(atomic, "_write_bytes", write)

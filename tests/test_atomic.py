@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import errno
 import os
 import time
 from pathlib import Path
 
 import pytest
+from conftest import full_disk_on_write
 
 from midigan.errors import MidiWriteError, RenderError
 from midigan.io import atomic
@@ -16,20 +16,6 @@ from midigan.io.atomic import all_or_nothing, check_target, sweep_stale_temps, w
 
 def names(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir())
-
-
-def full_disk_on_write(monkeypatch: pytest.MonkeyPatch, failing_call: int) -> None:
-    """The `failing_call`-th write of bytes to disk fails as a full disk does (ENOSPC)."""
-    real = atomic._write_bytes
-    calls = {"n": 0}
-
-    def write(tmp: Path, data: bytes) -> None:
-        calls["n"] += 1
-        if calls["n"] == failing_call:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        real(tmp, data)
-
-    monkeypatch.setattr(atomic, "_write_bytes", write)
 
 
 def test_a_batch_appears_only_at_its_end(tmp_path: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import os
 import shutil
 import time
@@ -10,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import make_score
+from conftest import full_disk_on_write, make_score
 
 import midigan
 from midigan.cli import main
@@ -218,18 +217,6 @@ def test_output_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 # ------------------------------------------------------------------ nothing lost, nothing overwritten
-def _full_disk_on_write(monkeypatch: pytest.MonkeyPatch, failing_call: int) -> None:
-    """The `failing_call`-th write of bytes to disk fails as a full disk does (ENOSPC)."""
-    real = atomic._write_bytes
-    calls = {"n": 0}
-
-    def write(tmp: Path, data: bytes) -> None:
-        calls["n"] += 1
-        if calls["n"] == failing_call:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        real(tmp, data)
-
-    monkeypatch.setattr(atomic, "_write_bytes", write)
 
 
 @pytest.mark.parametrize("force", [False, True])
@@ -249,7 +236,7 @@ def test_a_full_disk_on_the_second_format_keeps_both_old_files(
 ) -> None:
     (tmp_path / "s.mid").write_bytes(b"OLD MIDI")
     (tmp_path / "s.png").write_bytes(b"OLD PNG")
-    _full_disk_on_write(monkeypatch, failing_call=2)
+    full_disk_on_write(monkeypatch, failing_call=2)
     result = run(
         "--bars", "4", "--seed", "1", "--format", "mid,png", "-o", str(tmp_path / "s.mid"), "--force"
     )
@@ -261,7 +248,7 @@ def test_a_full_disk_on_the_second_format_keeps_both_old_files(
 def test_a_full_disk_in_a_batch_removes_the_folder_it_made(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _full_disk_on_write(monkeypatch, failing_call=3)
+    full_disk_on_write(monkeypatch, failing_call=3)
     result = run("--bars", "4", "--seed", "1", "-n", "2", "--format", "mid,png", "-o", str(tmp_path / "new"))
     assert_clean_failure(result, tmp_path, set(), "No space left on device")
 

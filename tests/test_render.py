@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import errno
 import io
 import os
 import shutil
@@ -17,12 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import make_score
+from conftest import full_disk_on_write, make_score
 
 from midigan.cli import main
 from midigan.composer.arrange import arrange
 from midigan.errors import RenderError
-from midigan.io import atomic, parse_formats, write_score
+from midigan.io import parse_formats, write_score
 from midigan.io import wav as wav_module
 from midigan.io.atomic import new_file_mode
 from midigan.io.midi import write_midi
@@ -190,16 +189,7 @@ def test_render_keeps_an_old_png_when_the_musicxml_write_fails(
     """Issue 12: an existing a.png was lost when --musicxml failed (here: the disk is full)."""
     source = write_midi(band, tmp_path / "band.mid")
     (tmp_path / "a.png").write_bytes(b"OLD PNG")
-    real = atomic._write_bytes
-    calls = {"n": 0}
-
-    def full_disk_on_the_second_write(tmp: Path, data: bytes) -> None:
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        real(tmp, data)
-
-    monkeypatch.setattr(atomic, "_write_bytes", full_disk_on_the_second_write)
+    full_disk_on_write(monkeypatch, failing_call=2)
     args = [
         "render",
         str(source),

@@ -26,7 +26,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -37,9 +37,8 @@ from midigan.errors import CheckpointError, ConfigError
 from midigan.model.config import ModelConfig, model_config_from_dict
 from midigan.model.generator import Generator, parameter_shapes
 from midigan.model.stepper import FusedStepper
-
-if TYPE_CHECKING:
-    from midigan.representations.stream_vocab import StreamVocab
+from midigan.representations.ids import MAX_BARS_REMAINING, MAX_POSITION, METER_NAMES, N_CHORDS, STYLES
+from midigan.representations.stream_vocab import StreamVocab
 
 FORMAT = "midigan-checkpoint"
 FORMAT_VERSION = 1
@@ -113,14 +112,6 @@ class ModelBundle:
 
 def model_config_for(base: ModelConfig, vocab: StreamVocab) -> ModelConfig:
     """`base` with every vocabulary size filled from `vocab` and :mod:`midigan.representations.conditions`."""
-    from midigan.representations.ids import (
-        MAX_BARS_REMAINING,
-        MAX_POSITION,
-        METER_NAMES,
-        N_CHORDS,
-        STYLES,
-    )
-
     return replace(
         base,
         n_pitch=vocab.n_pitch,
@@ -396,8 +387,6 @@ def model_and_vocab(meta: dict[str, Any], where: Path) -> tuple[ModelConfig, Str
     Raises:
         CheckpointError: an invalid, out-of-range or inconsistent `model` or `vocab` section.
     """
-    from midigan.representations.stream_vocab import StreamVocab
-
     try:
         config = model_config_from_dict(meta["model"])
         vocab = StreamVocab.from_json(meta["vocab"])

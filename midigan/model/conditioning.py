@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from midigan.model.config import ModelConfig
+from midigan.music.score import bar_grid
 from midigan.representations.conditions import Conditions
 from midigan.representations.ids import (
     MAX_BARS_REMAINING,
@@ -203,8 +204,6 @@ class PieceTimeline:
 
         Chord roots are moved by the piece's `shift`, as the streams' own chord ids are.
         """
-        from midigan.music.score import bar_grid
-
         starts, per_bar = bar_grid(streams.meters, streams.bar_count)
         labels = sorted(streams.chord_labels, key=lambda c: c.tick)
         shift = int(streams.shift)

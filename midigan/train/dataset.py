@@ -28,11 +28,14 @@ import torch
 
 from midigan.corpus.manifest import SPLITS, CorpusEntry, corpus_entries
 from midigan.errors import ConfigError, MidiganError
+from midigan.io import read_score
 from midigan.model.conditioning import PieceTimeline, Timeline
 from midigan.model.lookback import piece_lookback
+from midigan.music.melody import melody_choice
 from midigan.representations.stream_vocab import StreamVocab
 from midigan.representations.streams import NoteStreams
 from midigan.train.batch import Batch
+from midigan.train.config import DataConfig
 
 log = logging.getLogger(__name__)
 
@@ -199,9 +202,6 @@ def read_melody(entry: CorpusEntry) -> tuple[NoteStreams, str | None, str | None
     Raises:
         MidiganError: unreadable file.
     """
-    from midigan.io import read_score
-    from midigan.music.melody import melody_choice
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # quantization notes are expected on user MIDI
         score = read_score(entry.path)
@@ -323,6 +323,45 @@ def windows(corpus: TokenizedCorpus, pieces: np.ndarray, seq_len: int) -> list[W
         lo, hi = int(corpus.offsets[p]), int(corpus.offsets[p + 1])
         out.extend(Window(p, s, min(s + seq_len, hi)) for s in range(lo, hi, seq_len))
     return out
+
+
+@dataclass(frozen=True)
+class RunData:
+    """What one run trains and validates on: windows of the usable pieces of each split.
+
+    Pieces longer than `max_events` are left out (and named in the run's data log).
+    """
+
+    train_windows: list[Window]
+    gan_windows: list[Window]
+    valid_pieces: np.ndarray
+    valid_batches: list[list[Window]]
+    train_events: int
+    used: dict[str, int]  # pieces used per split
+    valid_total: int  # usable valid pieces, before the `valid_pieces` cap
+
+    @classmethod
+    def of(cls, corpus: TokenizedCorpus, data: DataConfig, gan_len: int) -> RunData:
+        """Raises: ConfigError: no training piece is usable."""
+        usable = corpus.lengths() <= data.max_events
+        train = corpus.pieces("train")
+        train = train[usable[train]]
+        valid = corpus.pieces("valid")
+        valid_total = int(usable[valid].sum())
+        valid = valid[usable[valid]][: data.valid_pieces]
+        test = corpus.pieces("test")
+        train_windows = windows(corpus, train, data.seq_len)
+        if not train_windows:
+            raise ConfigError("the corpus has no training pieces")
+        return cls(
+            train_windows=train_windows,
+            gan_windows=windows(corpus, train, gan_len),
+            valid_pieces=valid,
+            valid_batches=epoch_batches(windows(corpus, valid, data.seq_len), data.batch_size, 0, 0),
+            train_events=int(corpus.lengths()[train].sum()),
+            used={"train": len(train), "valid": len(valid), "test": int(usable[test].sum())},
+            valid_total=valid_total,
+        )
 
 
 def epoch_batches(

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from midigan.errors import CheckpointError, ConfigError, TrainingError
+from midigan.errors import CheckpointError, TrainingError
 from midigan.io.atomic import write_atomic
 from midigan.model.checkpoint import (
     MODEL_FILE,
@@ -44,12 +44,12 @@ from midigan.train.batch import Batch
 from midigan.train.config import RUN_CONFIG_FILE, RUN_FILE, TrainOptions, run_record
 from midigan.train.data_report import DATA_LOG_FILE, data_record, file_rows, report_on_screen
 from midigan.train.dataset import (
+    RunData,
     TokenizedCorpus,
     Window,
     collate,
     epoch_batches,
     load_corpus,
-    windows,
 )
 from midigan.train.gan import (
     GeneratorObjective,
@@ -97,27 +97,11 @@ class Trainer:
         torch.manual_seed(options.seed + self.info.rank)
         self.g_train = dist_util.wrap_ddp(GeneratorObjective(self.generator), self.info, self.device)
         self.d_train = dist_util.wrap_ddp(self.critic, self.info, self.device)
-        seq = self.config.data.seq_len
-        usable = self.corpus.lengths() <= self.config.data.max_events
-        train_pieces = self.corpus.pieces("train")
-        train_pieces = train_pieces[usable[train_pieces]]
-        self.train_windows = windows(self.corpus, train_pieces, seq)
         # Adversarial windows hold just the prefix and the unroll: the MLE anchor then
         # costs no more than the events the critic judges.
         gan_len = max(2, self.config.gan.prefix + self.config.gan.unroll)
-        self.gan_windows = windows(self.corpus, train_pieces, gan_len)
-        valid = self.corpus.pieces("valid")
-        self._valid_total = int(usable[valid].sum())
-        valid = valid[usable[valid]][: self.config.data.valid_pieces]
-        self.valid_pieces = valid
-        test = self.corpus.pieces("test")
-        self._used = {"train": len(train_pieces), "valid": len(valid), "test": int(usable[test].sum())}
-        self.valid_batches = epoch_batches(
-            windows(self.corpus, valid, seq), self.config.data.batch_size, 0, 0
-        )
-        if not self.train_windows:
-            raise ConfigError("the corpus has no training pieces")
-        self.schedule_notes = self._fit_schedule(int(self.corpus.lengths()[train_pieces].sum()))
+        self.data = RunData.of(self.corpus, self.config.data, gan_len)
+        self.schedule_notes = self._fit_schedule(self.data.train_events)
         self.position = Position()
         self.metrics: dict[str, Any] = {}
         self._resumed: dict[str, torch.optim.Optimizer] | None = None  # restored optimizers
@@ -144,7 +128,9 @@ class Trainer:
         world's), so a DDP run of the shipped corpus keeps the preset's schedule too.
         """
         weights = sum(p.numel() for p in self.generator.parameters())
-        per_epoch = len(epoch_batches(self.train_windows, self.config.data.batch_size, self.options.seed, 0))
+        per_epoch = len(
+            epoch_batches(self.data.train_windows, self.config.data.batch_size, self.options.seed, 0)
+        )
         self.config, notes = planned_schedule(self.config, per_epoch, self.options, weights, train_events)
         return notes
 
@@ -153,11 +139,11 @@ class Trainer:
         if not self.info.is_main:
             return
         rows = file_rows(self.corpus.files, self.config.data.max_events)
-        record = data_record(rows, self._used)
+        record = data_record(rows, self.data.used)
         self._log(record)
         text = "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows)
         write_atomic(self.out / DATA_LOG_FILE, lambda: text.encode())
-        report_on_screen(record, rows, str(self.options.corpus), self._valid_total)
+        report_on_screen(record, rows, str(self.options.corpus), self.data.valid_total)
         for note in self.schedule_notes:
             log.warning("%s", note)
 
@@ -193,7 +179,7 @@ class Trainer:
                 "world": self.info.world,
                 "seed": self.options.seed,
                 "pieces": len(self.corpus),
-                "train_windows": len(self.train_windows),
+                "train_windows": len(self.data.train_windows),
                 "schedule": self.schedule_notes,
             }
         )
@@ -269,7 +255,7 @@ class Trainer:
     def _batches(self, phase: str, epoch: int) -> list[list[Window]]:
         salt = 0 if phase == "mle" else _GAN_EPOCH_SALT
         batches = epoch_batches(
-            self.train_windows if phase == "mle" else self.gan_windows,
+            self.data.train_windows if phase == "mle" else self.data.gan_windows,
             self.config.data.batch_size,
             self.options.seed,
             epoch + salt,
@@ -404,13 +390,13 @@ class Trainer:
             return
         metrics: dict[str, Any] = {}
         metrics.update(
-            validation_nll(self.generator, self.corpus, self.valid_batches, self.device, self.autocast)
+            validation_nll(self.generator, self.corpus, self.data.valid_batches, self.device, self.autocast)
         )
         count = self.config.train.val_samples
         metrics.update(
-            real_and_generated_stats(self.generator, self.corpus, self.valid_pieces[:count], self.device)
+            real_and_generated_stats(self.generator, self.corpus, self.data.valid_pieces[:count], self.device)
         )
-        if phase == "gan" and self.valid_batches:
+        if phase == "gan" and self.data.valid_batches:
             metrics["feature_distance"] = self._feature_distance()
         self.metrics = metrics
         self._log(
@@ -427,7 +413,7 @@ class Trainer:
     def _feature_distance(self) -> float:
         """||mean real features - mean generated features|| under the critic, on held-out windows."""
         cfg = self.config.gan
-        windows_ = self.valid_batches[0]
+        windows_ = self.data.valid_batches[0]
         lags = self.model_config.lookback
         batch = collate(self.corpus, windows_, self.generator.bos, lags, history=True).to(self.device)
         timeline = self.corpus.timeline(windows_).to(self.device)
