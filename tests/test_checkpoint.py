@@ -304,7 +304,7 @@ def test_sizes_in_config_json_are_checked_before_anything_is_built(tmp_path, mon
         start = time.perf_counter()
         with pytest.raises(CheckpointError, match=message):
             load_model(folder)
-        assert time.perf_counter() - start < 0.5
+        assert time.perf_counter() - start < 2.0  # bounded work (was: 70 s), not a speed figure
     result = _compose_with(folder, tmp_path / "x.mid")
     assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1, result.output
     assert "Traceback" not in result.output and not (tmp_path / "x.mid").exists()

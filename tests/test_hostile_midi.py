@@ -205,7 +205,7 @@ def test_end_of_a_score_is_arithmetic_not_a_walk_over_bars():
     started = time.perf_counter()
     assert score.end == 96 + -(-(10**12 + 12 - 96) // 36) * 36
     assert barline_at_or_after(score.meters, 50) == 96
-    assert time.perf_counter() - started < 0.1
+    assert time.perf_counter() - started < 1.0  # arithmetic, not a walk over 10**11 bars
 
 
 def test_corpus_stats_skip_and_count_hostile_files(tmp_path: Path):
