@@ -54,7 +54,18 @@ def measure(repeats: int, batch: int, model: str | None) -> dict[str, float | st
     with tempfile.TemporaryDirectory() as work:
         out = str(Path(work) / "bench.mid")
         chosen = ["--model", model] if model else []
-        compose_cli = [*cli_command(), "compose", "--bars", "16", "--seed", "1", "-o", out, *chosen]
+        compose_cli = [
+            *cli_command(),
+            "compose",
+            "--bars",
+            "16",
+            "--seed",
+            "1",
+            "-o",
+            out,
+            "--force",
+            *chosen,
+        ]
         torch_s, cold_s = walls([[sys.executable, "-c", "import torch"], compose_cli], repeats)
 
     midigan.compose(bars=16, seed=0, model=model)  # load and cache the model
