@@ -117,14 +117,26 @@ def _pc(note: ET.Element) -> int:
     return (base + int(note.findtext("pitch/alter") or 0)) % 12
 
 
-def test_summary_keeps_the_users_spelling_and_midi_ignores_it() -> None:
+def _midi_keys(piece: midigan.Piece) -> list[str]:
+    conductor = mido.MidiFile(file=io.BytesIO(piece.to_midi_bytes())).tracks[0]
+    return [m.key for m in conductor if m.type == "key_signature"]
+
+
+def test_summary_and_the_midi_key_signature_keep_the_users_spelling() -> None:
     db = midigan.compose(bars=4, key="Db", seed=5, accompaniment=False)
     cs = midigan.compose(bars=4, key="C#", seed=5, accompaniment=False)
     assert (db.key, cs.key) == ("Db", "C#")
     assert db.progression.split(" | ")[0] == "Db" and cs.progression.split(" | ")[0] == "C#"
-    assert db.to_midi_bytes() == cs.to_midi_bytes()  # MIDI keys are by pitch class
-    conductor = mido.MidiFile(file=io.BytesIO(db.to_midi_bytes())).tracks[0]
-    assert [m.key for m in conductor if m.type == "key_signature"] == ["Db"]
+    assert db.score.tracks == cs.score.tracks, "the same music: only its spelling differs"
+    assert (_midi_keys(db), _midi_keys(cs)) == (["Db"], ["C#"])  # 5 flats, 7 sharps
+
+
+@pytest.mark.parametrize("key", ["Gb", "F#", "D#m", "Ebm", "Cb", "A#m"])
+def test_the_midi_key_signature_follows_the_spelling_and_reads_back(key: str, tmp_path: Path) -> None:
+    """Was: Gb written as F# and D#m as Ebm in the MIDI file while the summary said otherwise."""
+    piece = midigan.compose(bars=2, key=key, seed=1, accompaniment=False)
+    assert _midi_keys(piece) == [key]
+    assert midigan.Piece.from_score(midigan.load(piece.save(tmp_path / "k.mid"))).key == key
 
 
 def test_musicxml_read_back_keeps_the_key_spelling(tmp_path: Path) -> None:

@@ -46,6 +46,7 @@ from midigan.errors import MidiReadError, MidiWriteError, TheoryError
 from midigan.io.atomic import write_atomic
 from midigan.io.limits import over_limit, resolve
 from midigan.io.smf import COUNTER_LIMIT, MAX_TRACKS, check_header, parser_error, walk
+from midigan.io.spelling import KeySpeller, tonic_for_fifths
 from midigan.music.score import (
     DRUM_CHANNEL,
     TPQ,
@@ -337,7 +338,12 @@ def _writable_meter(numerator: int, denominator: int) -> bool:
 def _convert_keys(arrays: dict[str, np.ndarray], tpq: int) -> list[KeySignature]:
     ticks = [_tick_to_grid(t, tpq) for t in arrays["time"].tolist()]
     keys = [
-        KeySignature(t, (7 * sharps + (9 if minor else 0)) % 12, "minor" if minor else "major")
+        KeySignature(
+            t,
+            (7 * sharps + (9 if minor else 0)) % 12,
+            "minor" if minor else "major",
+            spelling=tonic_for_fifths(sharps, "minor" if minor else "major"),  # 6 flats: Gb, not F#
+        )
         for t, sharps, minor in zip(ticks, arrays["key"].tolist(), arrays["tonality"].tolist(), strict=True)
         if -7 <= sharps <= 7
     ]
@@ -424,6 +430,16 @@ def _check_writable_size(score: Score, end_ticks: int, tpq_out: int) -> None:
         )
 
 
+def _key_name(key: KeySignature) -> str:
+    """The key as the file names it: the user's spelling where it is a real key signature (Gb major
+    has 6 flats, C# major 7 sharps), else the usual one of the pitch class."""
+    if key.spelling is not None:
+        speller = KeySpeller.of(key)
+        if -7 <= speller.fifths <= 7:
+            return speller.name
+    return (_MINOR_KEYS if key.mode == "minor" else _MAJOR_KEYS)[key.tonic % 12]
+
+
 def _conductor_track(score: Score, end: int, scale: int) -> bytes:
     events: list[tuple[int, int, mido.MetaMessage]] = []
     if score.title:
@@ -431,8 +447,7 @@ def _conductor_track(score: Score, end: int, scale: int) -> bytes:
     for meter in score.meters:
         events.append((meter.tick, 1, _time_signature(meter)))
     for key in score.keys:
-        name = (_MINOR_KEYS if key.mode == "minor" else _MAJOR_KEYS)[key.tonic % 12]
-        events.append((key.tick, 2, mido.MetaMessage("key_signature", key=name)))
+        events.append((key.tick, 2, mido.MetaMessage("key_signature", key=_key_name(key))))
     for tempo in score.tempos:
         events.append((tempo.tick, 3, mido.MetaMessage("set_tempo", tempo=_microseconds(tempo))))
     for chord in score.chords:
