@@ -58,37 +58,25 @@ def chunks(data: bytes) -> list[tuple[bytes, bytes]]:
     return out
 
 
+def read_vlq(body: bytes, pos: int) -> tuple[int, int]:
+    """The variable-length number at `pos`, and the position after it."""
+    value = 0
+    while True:
+        byte = body[pos]
+        pos += 1
+        value = (value << 7) | (byte & 0x7F)
+        if byte < 0x80:
+            return value, pos
+
+
 def events_of(body: bytes) -> list[Event]:
     """A well-formed track body as events, running status written out (seeds only)."""
     events, pos, status = [], 0, 0
     while pos < len(body):
-        delta = 0
-        while True:
-            byte = body[pos]
-            pos += 1
-            delta = (delta << 7) | (byte & 0x7F)
-            if byte < 0x80:
-                break
+        delta, pos = read_vlq(body, pos)
         kind = body[pos]
-        if kind == 0xFF:
-            length_at = pos + 2
-            length, after = 0, length_at
-            while True:
-                byte = body[after]
-                after += 1
-                length = (length << 7) | (byte & 0x7F)
-                if byte < 0x80:
-                    break
-            events.append((delta, body[pos : after + length]))
-            pos = after + length
-        elif kind in (0xF0, 0xF7):
-            length, after = 0, pos + 1
-            while True:
-                byte = body[after]
-                after += 1
-                length = (length << 7) | (byte & 0x7F)
-                if byte < 0x80:
-                    break
+        if kind in (0xFF, 0xF0, 0xF7):  # meta (type byte, then length) or sysex (length)
+            length, after = read_vlq(body, pos + (2 if kind == 0xFF else 1))
             events.append((delta, body[pos : after + length]))
             pos = after + length
         else:
