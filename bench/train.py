@@ -30,11 +30,12 @@ from torch import nn
 
 from midigan.composer.request import conditions_from_text
 from midigan.model.checkpoint import ModelBundle, build_generator, model_config_for
-from midigan.model.conditioning import PieceTimeline, Timeline
+from midigan.model.conditioning import Timeline
 from midigan.model.discriminator import Discriminator
 from midigan.model.sampler import sample
 from midigan.representations.conditions import Conditions
 from midigan.representations.stream_vocab import StreamVocab
+from midigan.representations.streams import PieceTimeline
 from midigan.train.batch import Batch
 from midigan.train.config import load_config
 from midigan.train.gan import (
@@ -197,7 +198,7 @@ def bench_gan(cfg, dcfg, gcfg, device: torch.device, B: int, T: int, repeats: in
     gen = build_generator(cfg, VOCAB).to(device)
     objective = GeneratorObjective(gen)
     critic = Discriminator(dcfg, cfg).to(device)
-    timeline = Timeline.stack([PieceTimeline.from_conditions(Conditions(64))] * B).to(device)
+    timeline = Timeline.stack([PieceTimeline.of(Conditions(64))] * B).to(device)
     opt_g, opt_d = torch.optim.Adam(gen.parameters(), 1e-4), torch.optim.Adam(critic.parameters(), 1e-4)
     sizes = (cfg.n_pitch, cfg.n_duration, cfg.n_velocity)
 

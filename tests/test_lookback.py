@@ -7,7 +7,7 @@ import pytest
 import torch
 from model_helpers import TINY_VOCAB, tiny_bundle, write_corpus
 
-from midigan.model.conditioning import PieceTimeline, Timeline
+from midigan.model.conditioning import Timeline
 from midigan.model.lookback import (
     DIFFERS,
     NO_CANDIDATE,
@@ -20,7 +20,7 @@ from midigan.model.lookback import (
 from midigan.model.sampler import sample
 from midigan.model.unroll import unroll
 from midigan.representations.conditions import Conditions
-from midigan.representations.streams import NoteStreams
+from midigan.representations.streams import NoteStreams, PieceTimeline
 from midigan.train.batch import Batch
 from midigan.train.dataset import collate, load_corpus, windows
 

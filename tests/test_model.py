@@ -8,7 +8,7 @@ import torch
 from model_helpers import TINY_VOCAB, random_batch, tiny_bundle, tiny_model_config
 
 from midigan.composer.request import conditions_from_text
-from midigan.model.conditioning import ConditionLookup, PieceTimeline, Timeline
+from midigan.model.conditioning import ConditionLookup, Timeline
 from midigan.model.config import DiscriminatorConfig
 from midigan.model.discriminator import Discriminator
 from midigan.model.lookback import piece_lookback
@@ -16,7 +16,7 @@ from midigan.model.sampler import build_request, generate_ids
 from midigan.model.stepper import FusedStepper
 from midigan.model.unroll import unroll
 from midigan.representations.conditions import Conditions
-from midigan.representations.streams import NoteStreams, condition_track
+from midigan.representations.streams import NoteStreams, PieceTimeline, condition_track
 from midigan.train.batch import Batch
 
 
@@ -107,7 +107,7 @@ def test_greedy_free_run_is_what_teacher_forcing_would_choose(lookback):
     pieces = generate_ids(g, request, temperature=0)
     ticks = np.asarray(TINY_VOCAB.durations)
     for b, ids in enumerate(pieces):
-        timeline = PieceTimeline.from_conditions(requests[b])
+        timeline = PieceTimeline.of(requests[b])
         onset = np.concatenate(([0], np.cumsum(ticks[ids[:, 1]])[:-1]))
         assert onset[-1] + ticks[ids[-1, 1]] == timeline.bar_starts[-1], "the piece ends on its barline"
         events = torch.from_numpy(ids)[None]  # (1, N, 3)
@@ -157,7 +157,7 @@ def test_unroll_masks_the_final_barline_and_follows_its_clock():
     bundle = tiny_bundle()
     g = bundle.generator.train()
     batch = random_batch(bundle.config, B=4, T=6)
-    timeline = Timeline.stack([PieceTimeline.from_conditions(Conditions(2, (3, 4)))] * 4)  # 72 ticks
+    timeline = Timeline.stack([PieceTimeline.of(Conditions(2, (3, 4)))] * 4)  # 72 ticks
     none_pitch, none_duration = g.none_ids
     batch.history_pitch = torch.full((4, 72), none_pitch)
     batch.history_duration = torch.full((4, 72), none_duration)
@@ -198,7 +198,7 @@ def test_torch_timeline_matches_condition_track(meter, key, chords):
     onsets = np.cumsum(durations) - durations
     onsets = onsets[onsets < conditions.total_ticks()]
     expected = condition_track(durations[: len(onsets)], conditions)
-    timeline = Timeline.stack([PieceTimeline.from_conditions(conditions)])
+    timeline = Timeline.stack([PieceTimeline.of(conditions)])
     got = timeline.at(torch.from_numpy(onsets)[None])[0].numpy()
     assert np.array_equal(got[:, 0], expected["chord"])
     assert np.array_equal(got[:, 1], np.minimum(expected["position"], 95))
@@ -216,7 +216,7 @@ def test_timeline_of_real_piece_with_meter_change_matches_its_streams():
     score.meters = [Meter(0, 4, 4), Meter(96, 3, 4)]
     score.keys[0] = type(score.keys[0])(0, 2, "major")
     streams = NoteStreams.from_score(score)
-    timeline = Timeline.stack([PieceTimeline.from_streams(streams)])
+    timeline = Timeline.stack([PieceTimeline.of(streams)])
     got = timeline.at(torch.from_numpy(streams.onset.astype(np.int64))[None])[0].numpy()
     assert np.array_equal(got[:, 0], streams.chord)
     assert np.array_equal(got[:, 1], streams.position)
@@ -226,10 +226,7 @@ def test_timeline_of_real_piece_with_meter_change_matches_its_streams():
 
 def test_condition_lookup_table_equals_search():
     timeline = Timeline.stack(
-        [
-            PieceTimeline.from_conditions(conditions_from_text(b, meter="6/8", key="G", chords="G D"))
-            for b in (3, 9)
-        ]
+        [PieceTimeline.of(conditions_from_text(b, meter="6/8", key="G", chords="G D")) for b in (3, 9)]
     )
     ticks = torch.tensor([[0, 0], [5, 100], [35, 323], [36, 400]])
     table = ConditionLookup(timeline)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 from conftest import full_disk_on_write, make_score
 
 from midigan.cli import main
@@ -183,6 +183,12 @@ def test_render_cli_refuses_a_wrong_extension(tmp_path: Path, band: Score, optio
 
 
 # ------------------------------------------------------------------ nothing lost, nothing overwritten
+def _render_png_and_musicxml(source: Path, folder: Path) -> Result:
+    """`midigan render SOURCE --png a.png --musicxml a.musicxml --force` into `folder`."""
+    args = ["render", str(source), "--png", str(folder / "a.png"), "--musicxml", str(folder / "a.musicxml")]
+    return CliRunner().invoke(main, [*args, "--force"])
+
+
 def test_render_keeps_an_old_png_when_the_musicxml_write_fails(
     tmp_path: Path, band: Score, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -190,15 +196,7 @@ def test_render_keeps_an_old_png_when_the_musicxml_write_fails(
     source = write_midi(band, tmp_path / "band.mid")
     (tmp_path / "a.png").write_bytes(b"OLD PNG")
     full_disk_on_write(monkeypatch, failing_call=2)
-    args = [
-        "render",
-        str(source),
-        "--png",
-        str(tmp_path / "a.png"),
-        "--musicxml",
-        str(tmp_path / "a.musicxml"),
-    ]
-    result = CliRunner().invoke(main, [*args, "--force"])
+    result = _render_png_and_musicxml(source, tmp_path)
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert result.output.strip().splitlines() == [
         f"error: {tmp_path / 'a.musicxml'}: cannot write there (No space left on device); choose another path"
@@ -211,15 +209,7 @@ def test_render_checks_every_output_before_writing_any(tmp_path: Path, band: Sco
     source = write_midi(band, tmp_path / "band.mid")
     (tmp_path / "a.png").write_bytes(b"OLD PNG")
     (tmp_path / "a.musicxml").mkdir()
-    args = [
-        "render",
-        str(source),
-        "--png",
-        str(tmp_path / "a.png"),
-        "--musicxml",
-        str(tmp_path / "a.musicxml"),
-    ]
-    result = CliRunner().invoke(main, [*args, "--force"])
+    result = _render_png_and_musicxml(source, tmp_path)
     assert result.exit_code == 1 and "a.musicxml: is a folder" in result.output
     assert (tmp_path / "a.png").read_bytes() == b"OLD PNG"
 

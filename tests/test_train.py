@@ -20,12 +20,12 @@ from midigan.composer.request import conditions_from_text
 from midigan.corpus.manifest import corpus_entries
 from midigan.errors import ConfigError
 from midigan.model.checkpoint import load_model
-from midigan.model.conditioning import PieceTimeline, Timeline
+from midigan.model.conditioning import Timeline
 from midigan.model.config import DiscriminatorConfig
 from midigan.model.discriminator import Discriminator
 from midigan.model.sampler import sample
 from midigan.representations.conditions import Conditions
-from midigan.representations.streams import NoteStreams
+from midigan.representations.streams import NoteStreams, PieceTimeline
 from midigan.train import dataset
 from midigan.train.batch import Batch
 from midigan.train.config import GANConfig, RunConfig, TrainOptions, config_from_dict, load_config
@@ -242,7 +242,7 @@ def test_gan_steps_move_generated_features_toward_the_real_ones():
     critic = Discriminator(DiscriminatorConfig(embed=16, hidden=16, dropout=0.0), cfg)
     B, T = 16, 12
     real_pitch = torch.tensor([6, 10] * (T // 2)).expand(B, T)  # pitch ids of G4, B4
-    timeline = Timeline.stack([PieceTimeline.from_conditions(Conditions(4))] * B)
+    timeline = Timeline.stack([PieceTimeline.of(Conditions(4))] * B)
     batch = Batch(
         pitch=real_pitch,
         duration=torch.full((B, T), 7),  # 12 ticks: quarter notes

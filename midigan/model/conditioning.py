@@ -21,18 +21,13 @@ import torch
 from torch import nn
 
 from midigan.model.config import ModelConfig
-from midigan.music.score import bar_grid
-from midigan.representations.conditions import Conditions
 from midigan.representations.ids import (
     MAX_BARS_REMAINING,
     MAX_POSITION,
-    meter_id,
-    shift_to_c,
-    shifted_chord_ids,
 )
 
 if TYPE_CHECKING:
-    from midigan.representations.streams import NoteStreams
+    from midigan.representations.streams import PieceTimeline
 
 _FAR = 1 << 40  # padding tick: beyond any piece, so searchsorted never lands on it
 
@@ -173,47 +168,6 @@ def _pad(rows: Sequence[np.ndarray], fill: int) -> torch.Tensor:
     for i, row in enumerate(rows):
         out[i, : len(row)] = row
     return torch.from_numpy(out)
-
-
-@dataclass
-class PieceTimeline:
-    """One piece's timeline as numpy arrays (what the data cache stores per piece)."""
-
-    bar_starts: np.ndarray  # (K+1,) int64
-    bar_meter: np.ndarray  # (K,) int64
-    chord_ticks: np.ndarray  # (C,) int64
-    chord_ids: np.ndarray  # (C,) int64
-
-    @classmethod
-    def from_conditions(cls, conditions: Conditions) -> PieceTimeline:
-        """The timeline a user's request asks for, chords transposed to C with the melody."""
-        bar_ticks = conditions.bar_ticks()
-        shift = shift_to_c(conditions.key[0])
-        labels = conditions.chord_labels()
-        ids = shifted_chord_ids(labels, shift)
-        return cls(
-            bar_starts=np.arange(conditions.bars + 1, dtype=np.int64) * bar_ticks,
-            bar_meter=np.full(conditions.bars, meter_id(*conditions.meter), dtype=np.int64),
-            chord_ticks=np.array([c.tick for c in labels], dtype=np.int64),
-            chord_ids=np.array(ids, dtype=np.int64),
-        )
-
-    @classmethod
-    def from_streams(cls, streams: NoteStreams) -> PieceTimeline:
-        """The timeline of a real piece: its own barlines (meter changes included) and chords.
-
-        Chord roots are moved by the piece's `shift`, as the streams' own chord ids are.
-        """
-        starts, per_bar = bar_grid(streams.meters, streams.bar_count)
-        labels = sorted(streams.chord_labels, key=lambda c: c.tick)
-        shift = int(streams.shift)
-        ids = shifted_chord_ids(labels, shift)
-        return cls(
-            bar_starts=np.asarray(starts, dtype=np.int64),
-            bar_meter=np.array([meter_id(m.numerator, m.denominator) for m in per_bar], dtype=np.int64),
-            chord_ticks=np.array([c.tick for c in labels], dtype=np.int64),
-            chord_ids=np.array(ids, dtype=np.int64),
-        )
 
 
 class ConditionTables(nn.Module):

@@ -25,11 +25,11 @@ import numpy as np
 import torch
 
 from midigan.model.checkpoint import ModelBundle
-from midigan.model.conditioning import PieceTimeline, Timeline
+from midigan.model.conditioning import Timeline
 from midigan.model.free_run import Clock, Moment, run_free
 from midigan.model.lookback import piece_lookback
 from midigan.model.sampler import Request, _FusedStep, _threads_for
-from midigan.representations.streams import NoteStreams
+from midigan.representations.streams import NoteStreams, PieceTimeline
 
 _CHECK_EVERY = 8
 
@@ -97,7 +97,7 @@ def masked_generate(
     assert infill.mask.shape == infill.forced.shape, "mask must match forced"
     assert infill.forced.ndim == 3 and infill.forced.shape[2] == 3, "forced must be (B, N, 3)"
     device = bundle.device
-    timeline = Timeline.stack([PieceTimeline.from_streams(infill.template)] * batch).to(device)
+    timeline = Timeline.stack([PieceTimeline.of(infill.template)] * batch).to(device)
     mode = torch.full((batch,), int(infill.template.mode), device=device)
     style = torch.full((batch,), int(infill.template.style), device=device)
     forced = torch.from_numpy(infill.forced.astype(np.int64))
@@ -141,7 +141,7 @@ def continuation_log_likelihood(
     """
     generator, vocab = bundle.generator, bundle.vocab
     device = bundle.device
-    timeline = PieceTimeline.from_streams(template)
+    timeline = PieceTimeline.of(template)
     ticks_of = np.asarray(vocab.durations, dtype=np.int64)
     width = max(len(p) for p in pieces)
     B = len(pieces)

@@ -23,7 +23,7 @@ import torch
 
 from midigan.errors import ConfigError
 from midigan.model.checkpoint import ModelBundle
-from midigan.model.conditioning import PieceTimeline, Timeline
+from midigan.model.conditioning import Timeline
 from midigan.model.free_run import Clock, Moment, run_free
 from midigan.model.generator import Generator
 from midigan.model.stepper import FusedStepper
@@ -31,7 +31,7 @@ from midigan.music.theory import scale_pitch_classes
 from midigan.representations.conditions import Conditions
 from midigan.representations.ids import mode_id, shift_to_c, style_id
 from midigan.representations.stream_vocab import StreamVocab
-from midigan.representations.streams import REST, NoteStreams
+from midigan.representations.streams import REST, NoteStreams, PieceTimeline
 
 _NOISE_BLOCK = 64  # steps of Gumbel noise drawn at once
 _CHECK_EVERY = 8  # steps between "have all pieces ended?" checks (a host sync on CUDA)
@@ -314,7 +314,7 @@ def build_request(
         ConfigError: a pitch range that leaves no pitch of the model's range.
     """
     device = generator.pitch_head.weight.device
-    timeline = Timeline.stack([PieceTimeline.from_conditions(c) for c in conditions])
+    timeline = Timeline.stack([PieceTimeline.of(c) for c in conditions])
     mode = torch.tensor([mode_id(c.key[1]) for c in conditions])
     style = torch.tensor([style_id(c.style) for c in conditions])
     primers = [_primer_ids(vocab, c) for c in conditions]

@@ -46,16 +46,22 @@ class StreamsTemplate(Protocol):
 
 # ----------------------------------------------------------------- timeline
 @dataclass(frozen=True)
-class _Timeline:
-    """Everything the conditions depend on besides the durations: barlines, meters, chords."""
+class PieceTimeline:
+    """Everything the conditions depend on besides the durations: barlines, meters, chords.
 
-    bar_starts: np.ndarray  # (bars + 1,) barline ticks
-    bar_meter_ids: np.ndarray  # (bars,) meter id per bar
-    chord_ticks: np.ndarray  # (C,) label ticks, sorted
-    chord_ids: np.ndarray  # (C,) chord ids, transposed by the shift
+    The one per-piece timeline: the streams' own condition ids, the training cache and the
+    model's batched :class:`~midigan.model.conditioning.Timeline` all read it.
+    """
+
+    bar_starts: np.ndarray  # (bars + 1,) int64 barline ticks
+    bar_meter: np.ndarray  # (bars,) int64 meter id per bar
+    chord_ticks: np.ndarray  # (C,) int64 label ticks, sorted
+    chord_ids: np.ndarray  # (C,) int64 chord ids, roots moved by the shift
 
     @classmethod
-    def build(cls, meters: list[Meter], bar_count: int, labels: list[ChordLabel], shift: int) -> _Timeline:
+    def build(
+        cls, meters: list[Meter], bar_count: int, labels: list[ChordLabel], shift: int
+    ) -> PieceTimeline:
         bar_starts, bar_meters = bar_grid(meters, bar_count)
         ordered = sorted(labels, key=lambda c: c.tick)
         return cls(
@@ -66,7 +72,8 @@ class _Timeline:
         )
 
     @classmethod
-    def of(cls, template: StreamsTemplate) -> _Timeline:
+    def of(cls, template: StreamsTemplate) -> PieceTimeline:
+        """The timeline of a melody, or of the melody a request describes (chords moved to C)."""
         streams = template.streams_template()
         return cls.build(streams.meters, streams.bar_count, streams.chord_labels, streams.shift)
 
@@ -80,7 +87,7 @@ class _Timeline:
         if len(self.chord_ids):
             label = np.searchsorted(self.chord_ticks, onset, side="right") - 1
             chord = np.where(label >= 0, self.chord_ids[np.maximum(label, 0)], 0)
-        meter = self.bar_meter_ids[bar] if n_bars else np.zeros_like(onset)
+        meter = self.bar_meter[bar] if n_bars else np.zeros_like(onset)
         return {
             "onset": onset.astype(np.int32),
             "position": (onset - self.bar_starts[bar]).astype(np.int16),
@@ -108,7 +115,7 @@ def condition_track(durations: np.ndarray, template: StreamsTemplate) -> dict[st
         Arrays `onset` (int32), `position`, `bars_remaining`, `chord`, `meter` (int16),
         raw, not clipped to the model's id ranges.
     """
-    return _Timeline.of(template).condition_track(durations)
+    return PieceTimeline.of(template).condition_track(durations)
 
 
 # ---------------------------------------------------------------- streams
@@ -193,7 +200,7 @@ class NoteStreams:
         pitch = np.asarray(pitch, dtype=np.int16)
         duration = np.asarray(duration, dtype=np.int32)
         velocity = np.where(pitch == REST, 0, np.asarray(velocity)).astype(np.int16)
-        timeline = _Timeline.build(meta["meters"], meta["bar_count"], meta["chord_labels"], meta["shift"])
+        timeline = PieceTimeline.build(meta["meters"], meta["bar_count"], meta["chord_labels"], meta["shift"])
         return cls(pitch, duration, velocity, **timeline.condition_track(duration), **meta)
 
     @classmethod
@@ -337,4 +344,4 @@ def _rebase(changes: list, lo: int, hi: int, fallback: bool) -> list:
     return [replace(c, tick=max(c.tick - lo, 0)) for c in in_force + inside]
 
 
-__all__ = ["REST", "NoteStreams", "StreamsTemplate", "condition_track"]
+__all__ = ["REST", "NoteStreams", "PieceTimeline", "StreamsTemplate", "condition_track"]

@@ -29,11 +29,11 @@ import torch
 from midigan.corpus.manifest import SPLITS, CorpusEntry, corpus_entries
 from midigan.errors import ConfigError, MidiganError
 from midigan.io import read_score
-from midigan.model.conditioning import PieceTimeline, Timeline
+from midigan.model.conditioning import Timeline
 from midigan.model.lookback import piece_lookback
 from midigan.music.melody import melody_choice
 from midigan.representations.stream_vocab import StreamVocab
-from midigan.representations.streams import NoteStreams
+from midigan.representations.streams import NoteStreams, PieceTimeline
 from midigan.train.batch import Batch
 from midigan.train.config import DataConfig
 
@@ -266,7 +266,7 @@ def tokenize(
         mode=np.array([e["mode"] for e in encoded], dtype=np.int64),
         style=np.array([e["style"] for e in encoded], dtype=np.int64),
         split=np.array([SPLITS.index(entry.split) for entry, _ in parsed], dtype=np.int64),
-        timelines=[PieceTimeline.from_streams(s) for _, s in parsed],
+        timelines=[PieceTimeline.of(s) for _, s in parsed],
         ids=np.array([entry.id for entry, _ in parsed]),
         files=files,
     )
