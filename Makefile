@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 SOUNDFONT := /usr/share/sounds/sf2/FluidR3_GM.sf2
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint system-deps clean-venv corpus bench
+.PHONY: demo test lint system-deps clean-venv corpus bench gpu-wheels
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,10 +45,19 @@ test: $(STAMP) system-deps lint
 corpus: $(STAMP)
 	$(BIN)/midigan corpus build --out corpora --force
 
+# Every benchmark, each figure next to its peer measured in the same run (bench/RESULTS.md says
+# how to read them). About 10 minutes on 2 cores; on a shared machine the ratios are what count.
 bench: $(STAMP)
-	$(BIN)/python bench/ingest.py
-	$(BIN)/python bench/train.py
-	$(BIN)/python bench/compose.py
+	$(BIN)/python bench/ingest.py --rounds 2
+	$(BIN)/python bench/train.py --repeats 5
+	$(BIN)/python bench/compose.py --threads 1
+	bash bench/gpu.sh
+
+# Wheels the GPU machine's image lacks (its python3 is 3.12 with CUDA torch, and nothing can be
+# fetched there): carry .whl/ (ignored by git) with the tree; bench/gpu.sh installs from it.
+gpu-wheels:
+	$(PYTHON) -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+		--platform manylinux_2_28_x86_64 -d .whl symusic mido pySmartDL platformdirs
 
 clean-venv:
 	rm -rf $(VENV)

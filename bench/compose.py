@@ -68,12 +68,17 @@ def measure(repeats: int, batch: int, model: str | None) -> dict[str, float | st
         ]
         torch_s, cold_s = walls([[sys.executable, "-c", "import torch"], compose_cli], repeats)
 
+    from midigan.model import sampler
+
     midigan.compose(bars=16, seed=0, model=model)  # load and cache the model
-    warm = []
-    for seed in range(1, 11):
-        start = time.perf_counter()
-        midigan.compose(bars=16, seed=seed, model=model)
-        warm.append(time.perf_counter() - start)
+    warm, step_loop = [], []
+    for seed in range(1, 11):  # interleaved: the scripted loop, then the step-by-step loop
+        for scripted, times in ((True, warm), (False, step_loop)):
+            sampler.SCRIPTED_LOOP = scripted
+            start = time.perf_counter()
+            midigan.compose(bars=16, seed=seed, model=model)
+            times.append(time.perf_counter() - start)
+    sampler.SCRIPTED_LOOP = True
 
     start = time.perf_counter()
     pieces = midigan.compose(bars=16, seed=1, n=batch, accompaniment=False, model=model)
@@ -91,6 +96,10 @@ def measure(repeats: int, batch: int, model: str | None) -> dict[str, float | st
         "midigan compose --bars 16, cold (s)": cold_s,
         "ratio cold / import torch (goal <= 1.3)": cold_s / torch_s,
         "API, one 16-bar piece, warm (ms, median of 10)": 1000 * statistics.median(warm),
+        "same, step-by-step loop (SCRIPTED_LOOP off; ms)": 1000 * statistics.median(step_loop),
+        "ratio warm scripted / step-by-step": statistics.median(
+            a / b for a, b in zip(warm, step_loop, strict=True)
+        ),
         f"API, n={batch} 16-bar melodies (pieces/s)": batch / batch_s,
         f"API, n={batch} 16-bar pieces with arrangement (pieces/s)": batch / batch_arranged_s,
         "device for the batch": _default_device(batch),

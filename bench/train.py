@@ -9,18 +9,26 @@ Measures, on CPU (and CUDA when present):
   in note-events/s, against a plain `nn.LSTMCell` Gumbel unroll feeding a plain
   bidirectional `nn.LSTM` critic, the same sizes and steps;
 - sampling speed (events/s at batch 1 and 256, ms/event at batch 1) of the fused
-  sampler, against a naive loop calling `nn.LSTM` once per event.
+  sampler, against a naive loop calling `nn.LSTM` once per event and against the
+  step-by-step loop (`sampler.SCRIPTED_LOOP = False`, the code before the scripted
+  loop); at batch 256 also the arithmetic bound: FLOPs per event against a matrix
+  product of the same shape measured in the same run (fp32 and bf16).
+
+Every figure is a pair (or triple) timed in interleaved rounds, and the ratios are
+medians of per-round ratios, so they hold on a machine shared with other jobs.
 
 Usage:
     python bench/train.py                    # default model size, CPU (+ CUDA if present)
-    python bench/train.py --threads 2 --json out.json
+    python bench/train.py --threads 1 --only sampling --json out.json
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import statistics
 import time
 from collections.abc import Callable
 
@@ -29,7 +37,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from midigan.composer.request import conditions_from_text
-from midigan.model.checkpoint import ModelBundle, build_generator, model_config_for
+from midigan.errors import MidiganError
+from midigan.model import sampler as sampler_module
+from midigan.model.checkpoint import ModelBundle, build_generator, load_model, model_config_for
 from midigan.model.conditioning import Timeline
 from midigan.model.discriminator import Discriminator
 from midigan.model.sampler import sample
@@ -55,30 +65,50 @@ VOCAB = StreamVocab(
 )
 
 
-def timed(
-    fn: Callable[[], object], repeats: int, warmup: int = 2, device: torch.device | None = None
-) -> float:
-    """Median seconds per call."""
-    for _ in range(warmup):
-        fn()
-    times = []
+def timed_pair(
+    fns: dict[str, Callable[[], object]], repeats: int, warmup: int = 1, device: torch.device | None = None
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Median seconds per call of each function, and the median ratio of each to the last one.
+
+    Rounds interleave the functions (a, b, ..., a, b, ...), so a change in the load of the
+    machine (shared by other jobs) hits them alike; the ratio is taken per round, then the
+    median over the rounds, which is what stays comparable between runs on a busy machine.
+    """
+    sync = (
+        (lambda: torch.cuda.synchronize()) if device is not None and device.type == "cuda" else (lambda: None)
+    )
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
-        if device is not None and device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn()
-        if device is not None and device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    times.sort()
-    return times[len(times) // 2]
+        for name, fn in fns.items():
+            sync()
+            start = time.perf_counter()
+            fn()
+            sync()
+            times[name].append(time.perf_counter() - start)
+    peer = list(fns)[-1]
+    medians = {name: statistics.median(t) for name, t in times.items()}
+    ratios = {
+        name: statistics.median(a / b for a, b in zip(t, times[peer], strict=True))
+        for name, t in times.items()
+    }
+    return medians, ratios
 
 
 def synthetic_batch(cfg, B: int, T: int, device: torch.device) -> Batch:
     g = torch.Generator().manual_seed(0)
     ids = lambda n: torch.randint(0, n, (B, T), generator=g)  # noqa: E731
     cond = torch.stack(
-        [ids(cfg.n_chord), ids(cfg.n_position), 1 + ids(cfg.n_bars_remaining - 1), ids(cfg.n_meter)], -1
+        [
+            ids(cfg.n_chord),
+            ids(cfg.n_position),
+            1 + ids(cfg.n_bars_remaining - 1),
+            ids(cfg.n_meter),
+            ids(max(cfg.n_bar_index, 1)),
+        ],
+        -1,
     )
     batch = Batch(
         pitch=ids(cfg.n_pitch),
@@ -145,13 +175,19 @@ def bench_mle(cfg, device: torch.device, B: int, T: int, repeats: int) -> dict[s
 
     opt_o = torch.optim.AdamW(ours.parameters(), 1e-3)
     opt_p = torch.optim.AdamW(plain.parameters(), 1e-3)
-    t_ours = timed(lambda: step(ours, opt_o, lambda: ours(batch).mle), repeats, device=device)
-    t_plain = timed(lambda: step(plain, opt_p, lambda: plain.loss(batch)), repeats, device=device)
+    medians, ratios = timed_pair(
+        {
+            "ours": lambda: step(ours, opt_o, lambda: ours(batch).mle),
+            "plain": lambda: step(plain, opt_p, lambda: plain.loss(batch)),
+        },
+        repeats,
+        device=device,
+    )
     events = B * T
     return {
-        "mle_events_per_s": events / t_ours,
-        "plain_events_per_s": events / t_plain,
-        "mle_overhead": t_ours / t_plain,
+        "mle_events_per_s": events / medians["ours"],
+        "plain_events_per_s": events / medians["plain"],
+        "mle_overhead": ratios["ours"],
     }
 
 
@@ -241,53 +277,124 @@ def bench_gan(cfg, dcfg, gcfg, device: torch.device, B: int, T: int, repeats: in
         opt_p.step()
 
     events = B * (gcfg.prefix + gcfg.unroll)
-    t_ours = timed(ours, repeats, device=device)
-    t_plain = timed(baseline, repeats, device=device)
+    medians, ratios = timed_pair({"ours": ours, "plain": baseline}, repeats, device=device)
     return {
-        "gan_events_per_s": events / t_ours,
-        "plain_gan_events_per_s": events / t_plain,
-        "gan_overhead": t_ours / t_plain,
+        "gan_events_per_s": events / medians["ours"],
+        "plain_gan_events_per_s": events / medians["plain"],
+        "gan_overhead": ratios["ours"],
     }
 
 
-def bench_sampling(cfg, device: torch.device, bars: int) -> dict[str, float]:
-    gen = build_generator(cfg, VOCAB).to(device).eval()
-    bundle = ModelBundle(gen, VOCAB, cfg, device=device)
+def sampling_flops_per_event(cfg) -> float:
+    """Multiply-adds x 2 of one sampled event: the LSTM's matrix products and the heads."""
+    H, L = cfg.hidden, len(cfg.lookback)
+    lstm = H * 4 * H + (cfg.layers - 1) * 2 * H * 4 * H  # layer 0's input is a fused-table row sum
+    heads = H * (cfg.n_pitch + cfg.n_duration + cfg.n_velocity + 3 * L)
+    rows = (3 + 5 + 3 * L) * 4 * H / 2  # the summed table rows (adds, counted as half a multiply-add)
+    return 2.0 * (lstm + heads + rows)
+
+
+def matmul_gflops(cfg, dtype: torch.dtype, repeats: int) -> float:
+    """GFLOP/s of the batch-256 recurrent product (256 x H) @ (H x 4H) in `dtype`."""
+    H = cfg.hidden
+    a, w, bias = (
+        torch.randn(256, H, dtype=dtype),
+        torch.randn(H, 4 * H, dtype=dtype),
+        torch.zeros(4 * H, dtype=dtype),
+    )
+    for _ in range(3):
+        torch.addmm(bias, a, w)
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(20):
+            torch.addmm(bias, a, w)
+        seconds.append((time.perf_counter() - start) / 20)
+    return 2 * 256 * H * 4 * H / statistics.median(seconds) / 1e9
+
+
+def bench_sampling(cfg, device: torch.device, bars: int, repeats: int) -> dict[str, float]:
+    """Batch 1 against the naive loop and the step-by-step loop, interleaved; batch 256.
+
+    Uses the shipped model when there is one (its pieces have realistic lengths), else a
+    fresh model of `cfg`."""
+    try:  # the shipped model writes realistic pieces (a fresh one writes long notes only)
+        bundle = load_model(device=device)
+    except MidiganError:
+        bundle = ModelBundle(build_generator(cfg, VOCAB).to(device).eval(), VOCAB, cfg, device=device)
+    gen, cfg = bundle.generator, bundle.config
     request = conditions_from_text(bars, meter="4/4", key="G", chords="G C D G")
-    out: dict[str, float] = {}
-    for batch in (1, 256):
-        pieces = sample(bundle, [request], seed=0)  # warm-up
-        start = time.perf_counter()
-        pieces = sample(bundle, [request] * batch, seed=1)
-        seconds = time.perf_counter() - start
-        events = sum(len(p) for p in pieces)
-        out[f"sample_events_per_s_b{batch}"] = events / seconds
-        if batch == 1:
-            out["sample_ms_per_event_b1"] = 1e3 * seconds / events
-    # naive reference: one nn.LSTM call per event, batch 1
-    with torch.inference_mode():
-        x = torch.zeros(1, 1, cfg.embed, device=device)
-        state = None
-        steps = 200
-        start = time.perf_counter()
-        for _ in range(steps):
-            h, state = gen.lstm(x, state)
-            gen.pitch_head(h).argmax(-1)
-        out["naive_nn_lstm_ms_per_event_b1"] = 1e3 * (time.perf_counter() - start) / steps
+    events = sum(len(p) for p in sample(bundle, [request], seed=1))  # also warms every path up
+
+    def ours(batch: int, scripted: bool) -> Callable[[], object]:
+        def run() -> None:
+            sampler_module.SCRIPTED_LOOP = scripted
+            try:
+                sample(bundle, [request] * batch, seed=1)
+            finally:
+                sampler_module.SCRIPTED_LOOP = True
+
+        return run
+
+    def naive() -> None:  # one nn.LSTM call per event, batch 1, as many events as the piece
+        with torch.inference_mode():
+            x = torch.zeros(1, 1, cfg.embed, device=device)
+            state = None
+            for _ in range(events):
+                h, state = gen.lstm(x, state)
+                gen.pitch_head(h).argmax(-1)
+
+    medians, ratios = timed_pair(
+        {"fused": ours(1, True), "step_loop": ours(1, False), "naive": naive}, repeats, device=device
+    )
+    out = {
+        "sample_ms_per_event_b1": 1e3 * medians["fused"] / events,
+        "sample_events_per_s_b1": events / medians["fused"],
+        "step_loop_ms_per_event_b1": 1e3 * medians["step_loop"] / events,
+        "naive_nn_lstm_ms_per_event_b1": 1e3 * medians["naive"] / events,
+        "b1_over_naive (goal <= 0.25)": ratios["fused"],
+        "step_loop_b1_over_naive": ratios["step_loop"],
+    }
+    big = 256
+    events_big = sum(len(p) for p in sample(bundle, [request] * big, seed=1))
+    medians, ratios = timed_pair(
+        {"fused": ours(big, True), "step_loop": ours(big, False)},
+        max(2, repeats // 2),
+        warmup=0,
+        device=device,
+    )
+    flops = sampling_flops_per_event(cfg)
+    fp32 = matmul_gflops(cfg, torch.float32, 5) if device.type == "cpu" else float("nan")
+    bf16 = matmul_gflops(cfg, torch.bfloat16, 5) if device.type == "cpu" else float("nan")
+    out.update(
+        {
+            "sample_events_per_s_b256": events_big / medians["fused"],
+            "step_loop_events_per_s_b256": events_big / medians["step_loop"],
+            "b256_fused_over_step_loop": ratios["fused"],
+            "mflop_per_event": flops / 1e6,
+            "matmul_gflops_fp32_256x256x1024": fp32,
+            "matmul_gflops_bf16_256x256x1024": bf16,
+            "fp32_bound_events_per_s": fp32 * 1e9 / flops,
+            "b256_share_of_fp32_bound": events_big / medians["fused"] / (fp32 * 1e9 / flops),
+        }
+    )
     return out
 
 
-def run(device: torch.device, config: str | None, repeats: int) -> dict[str, float]:
+def run(device: torch.device, config: str | None, repeats: int, parts: str) -> dict[str, float]:
     run_cfg = load_config(config)
     cfg = model_config_for(run_cfg.model, VOCAB)
     B, T = run_cfg.data.batch_size, run_cfg.data.seq_len
     results: dict[str, float] = {"batch": B, "seq_len": T, "hidden": cfg.hidden, "layers": cfg.layers}
-    results.update(bench_mle(cfg, device, B, T, repeats))
-    gan_len = run_cfg.gan.prefix + run_cfg.gan.unroll  # adversarial windows are this long in training
-    results.update(
-        bench_gan(cfg, run_cfg.discriminator, run_cfg.gan, device, B, gan_len, max(2, repeats // 2))
-    )
-    results.update(bench_sampling(cfg, device, bars=64))
+    if parts in ("all", "mle"):
+        results.update(bench_mle(cfg, device, B, T, repeats))
+    if parts in ("all", "gan"):
+        gan_len = run_cfg.gan.prefix + run_cfg.gan.unroll  # adversarial windows are this long in training
+        results.update(
+            bench_gan(cfg, run_cfg.discriminator, run_cfg.gan, device, B, gan_len, max(2, repeats // 2))
+        )
+    if parts in ("all", "sampling"):
+        results.update(bench_sampling(cfg, device, bars=64, repeats=repeats))
     return results
 
 
@@ -298,17 +405,19 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", default=None, help="also write the results here")
     parser.add_argument("--cpu-only", action="store_true")
+    parser.add_argument("--only", choices=("all", "mle", "gan", "sampling"), default="all")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     report = {
         "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads",
+        "load_average_1min": os.getloadavg()[0],
         "torch": torch.__version__,
-        "cpu": run(torch.device("cpu"), args.config, args.repeats),
+        "cpu": run(torch.device("cpu"), args.config, args.repeats, args.only),
     }
     if torch.cuda.is_available() and not args.cpu_only:
         report["cuda_device"] = torch.cuda.get_device_name()
-        report["cuda"] = run(torch.device("cuda"), args.config, args.repeats)
+        report["cuda"] = run(torch.device("cuda"), args.config, args.repeats, args.only)
     else:
         report["cuda"] = "no CUDA device in this run"
     text = json.dumps(report, indent=2, default=lambda v: round(v, 4))

@@ -56,7 +56,13 @@ def random_batch(config: ModelConfig, B: int = 3, T: int = 17, seed: int = 0) ->
         return torch.randint(low, n, (B, T), generator=g)
 
     conditions = torch.stack(
-        [ids(config.n_chord), ids(config.n_position), ids(config.n_bars_remaining, 1), ids(config.n_meter)],
+        [
+            ids(config.n_chord),
+            ids(config.n_position),
+            ids(config.n_bars_remaining, 1),
+            ids(config.n_meter),
+            ids(max(config.n_bar_index, 1)),  # read only by a model with a form table
+        ],
         -1,
     )
     batch = Batch(

@@ -56,7 +56,10 @@ def test_run_folder_layout(trained):
     assert (trained / "config.toml").exists() and (trained / "train_log.jsonl").exists()
     for phase in ("mle", "gan"):
         names = sorted(p.name for p in (trained / phase).iterdir())
-        assert names == ["config.json", "model.safetensors", "trainer.json", "trainer.safetensors"]
+        assert names == [
+            "config.json", "harmony.json", "harmony.safetensors", "model.safetensors", "trainer.json",
+            "trainer.safetensors",
+        ]  # fmt: skip
     meta = json.loads((trained / "gan" / "config.json").read_text())
     assert meta["format"] == "midigan-checkpoint" and meta["phase"] == "gan"
     assert len(meta["corpus"]["fingerprint"]) == 64 and "nll" in meta["metrics"]
@@ -287,6 +290,8 @@ def _compose_with(model: Path, out: Path):
         ({"n_chord": 500}, r"model\.n_chord = 500, but the vocabulary and condition ids give 133"),
         ({"n_pitch": 10**12}, r"model\.n_pitch = 1000000000000 is out of range"),
         ({"dropout": 2.0}, r"model\.dropout = 2\.0 is out of range"),
+        ({"n_bar_index": 20}, r"model\.n_bar_index = 20, but the vocabulary and condition ids give 32"),
+        ({"n_bar_index": 32}, r"missing bar_in\.weight"),
     ],
 )
 def test_sizes_in_config_json_are_checked_before_anything_is_built(tmp_path, monkeypatch, edit, message):
@@ -316,10 +321,47 @@ def test_parameter_shapes_are_those_the_generator_saves():
 
     from midigan.model.generator import parameter_shapes
 
-    for overrides in ({}, {"lookback": ()}, {"z_dim": 0, "step_noise": 5, "layers": 3}, {"lookback": (3,)}):
+    for overrides in (
+        {},
+        {"lookback": ()},
+        {"z_dim": 0, "step_noise": 5, "layers": 3},
+        {"lookback": (3,)},
+        {"n_bar_index": 32},
+    ):
         bundle = tiny_bundle(**overrides)
         real = {name: tuple(t.shape) for name, t in bundle.generator.state_dict().items()}
         assert parameter_shapes(bundle.config) == real, overrides
+
+
+def test_a_form_table_of_the_wrong_size_is_one_line_and_builds_nothing(tmp_path, monkeypatch):
+    folder = write_tiny_checkpoint(tmp_path / "ckpt", n_bar_index=32)
+    tensors = weights(folder)
+    assert tuple(tensors["bar_in.weight"].shape) == (32, 24)
+    tensors["bar_in.weight"] = torch.zeros(20, 24)
+    save_file(tensors, str(folder / "model.safetensors"))
+    with monkeypatch.context() as patch:
+        patch.setattr(checkpoint_module, "build_generator", lambda *a, **k: pytest.fail("built"))
+        with pytest.raises(
+            CheckpointError, match=r"bar_in\.weight has shape \(20, 24\), config\.json implies \(32, 24\)"
+        ):
+            load_model(folder)
+    result = _compose_with(folder, tmp_path / "x.mid")
+    assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1, result.output
+    assert "bar_in.weight" in result.output and "Traceback" not in result.output
+
+
+def test_a_config_from_before_the_form_table_loads_without_one(tmp_path):
+    """Checkpoints written before `n_bar_index` existed (the shipped one among them) have no form table."""
+    folder = write_tiny_checkpoint(tmp_path / "ckpt")
+    meta = json.loads((folder / "config.json").read_text())
+    del meta["model"]["n_bar_index"]
+    (folder / "config.json").write_text(json.dumps(meta))
+    bundle = load_model(folder)
+    assert bundle.config.n_bar_index == 0 and bundle.generator.bar_in is None
+    assert "n_bar_index" not in json.loads((PRETRAINED_DIR / "config.json").read_text())["model"]
+    assert load_model(PRETRAINED_DIR).generator.bar_in is None
+    (piece,) = sample(bundle, [Conditions(2)], seed=3)
+    assert piece.total_ticks() == 96
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])

@@ -433,3 +433,25 @@ def test_compose_takes_its_key_from_the_chords_unless_a_key_is_given():
     assert keys == {"C"}
     assert compose(bars=4, chords="Am F C G", seed=1).key == "Am"
     assert compose(bars=4, chords="C F G C", key="F", seed=1).key == "F"  # the user's key wins
+
+
+def test_default_keys_are_weighted_as_the_collections_use_them() -> None:
+    import json
+    from collections import Counter
+
+    from midigan.composer.request import _drawn_key
+
+    counts: dict[str, Counter] = {}
+    manifest = Path(__file__).resolve().parents[1] / "corpora" / "manifest.jsonl"
+    for row in map(json.loads, manifest.read_text().splitlines()):
+        if row["split"] == "train":
+            counts.setdefault(row["style"], Counter())[row["key"]] += 1
+    for style, weights in STYLE_KEYS.items():
+        assert all(counts[style][key] == n for key, n in weights.items()), style
+        covered = sum(weights.values()) / sum(counts[style].values())
+        assert 0.95 <= covered < 1.0, (style, covered)
+        real_minor = sum(n for key, n in counts[style].items() if key.endswith("m")) / sum(
+            counts[style].values()
+        )
+        drawn = [_drawn_key(style, seed)[1] for seed in range(4000)]
+        assert abs(drawn.count("minor") / len(drawn) - real_minor) < 0.04, style

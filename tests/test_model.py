@@ -42,10 +42,14 @@ def test_forward_shapes():
     assert cfg.n_pitch == TINY_VOCAB.n_pitch and cfg.n_duration == TINY_VOCAB.n_duration
 
 
-@pytest.mark.parametrize(("layers", "lookback"), [(1, ()), (2, ()), (1, (1, 2)), (2, (1, 2, 4, 8))])
-def test_step_and_fused_step_match_teacher_forcing(layers, lookback):
-    """The cached step-by-step passes compute the teacher-forced logits (x-transformers' test)."""
-    bundle = tiny_bundle(layers=layers, lookback=lookback)
+@pytest.mark.parametrize(
+    ("layers", "lookback", "form"),
+    [(1, (), 0), (2, (), 0), (1, (1, 2), 0), (2, (1, 2, 4, 8), 0), (1, (), 32), (2, (1, 2, 4, 8), 32)],
+)
+def test_step_and_fused_step_match_teacher_forcing(layers, lookback, form):
+    """The cached step-by-step passes compute the teacher-forced logits (x-transformers' test),
+    with and without the form table (the bar index: a fifth condition column)."""
+    bundle = tiny_bundle(layers=layers, lookback=lookback, n_bar_index=form)
     g, cfg = bundle.generator, bundle.config
     if lookback:
         randomize_copy_heads(g)
@@ -75,7 +79,11 @@ def test_step_and_fused_step_match_teacher_forcing(layers, lookback):
             )
             hidden, state = g.step(x[:, 0], state)
             stepped.append(g.heads(hidden, batch.pitch[:, t], cand))
-            ids = torch.cat((prev + fused.offsets[:3], batch.conditions[:, t] + fused.offsets[3:7]), 1)
+            width = fused.condition_offsets.shape[0]
+            assert width == (5 if form else 4)
+            ids = torch.cat(
+                (prev + fused.offsets[:3], batch.conditions[:, t, :width] + fused.condition_offsets), 1
+            )
             if lookback:
                 ids = torch.cat((ids, fused.lookback_ids(cand, batch.repeat_states[:, t])), 1)
             top, fused_state = fused.hidden(ids, bias, fused_state)
@@ -93,16 +101,20 @@ def test_step_and_fused_step_match_teacher_forcing(layers, lookback):
         torch.testing.assert_close(torch.stack([f[i] for f in fast], 1), expected[i], atol=1e-5, rtol=1e-4)
 
 
-@pytest.mark.parametrize("lookback", [(), (1, 2)])
-def test_greedy_free_run_is_what_teacher_forcing_would_choose(lookback):
+@pytest.mark.parametrize(("lookback", "form"), [((), 0), ((1, 2), 0), ((), 32), ((1, 2), 32)])
+def test_greedy_free_run_is_what_teacher_forcing_would_choose(lookback, form):
     """The free-running loop with the fused step, against the teacher-forced pass of its own output:
-    the clock, the conditions at each onset, the end-of-piece mask and the lookback history of the
-    loop are those the training data gives the same events."""
-    bundle = tiny_bundle(seed=4, lookback=lookback)
+    the clock, the conditions at each onset (the bar index too, for a model with the form table),
+    the end-of-piece mask and the lookback history of the loop are those the training data gives
+    the same events."""
+    bundle = tiny_bundle(seed=4, lookback=lookback, n_bar_index=form)
     g, cfg = bundle.generator, bundle.config
     if lookback:
         randomize_copy_heads(g, seed=2)
-    requests = [conditions_from_text(3, meter="3/4", key="D", chords="D G | A"), Conditions(2)]
+    if form:  # a form table with weight, so a wrong bar index would change the choices
+        with torch.no_grad():
+            g.bar_in.weight.mul_(4.0)
+    requests = [conditions_from_text(6, meter="3/4", key="D", chords="D G | A"), Conditions(2)]
     request = build_request(g, TINY_VOCAB, requests)
     pieces = generate_ids(g, request, temperature=0)
     ticks = np.asarray(TINY_VOCAB.durations)
@@ -204,6 +216,7 @@ def test_torch_timeline_matches_condition_track(meter, key, chords):
     assert np.array_equal(got[:, 1], np.minimum(expected["position"], 95))
     assert np.array_equal(got[:, 2], np.clip(expected["bars_remaining"], 1, 32))
     assert np.array_equal(got[:, 3], expected["meter"])
+    assert np.array_equal(got[:, 4], np.minimum(expected["bar_index"], 31))
     assert int(timeline.end[0]) == conditions.total_ticks()
 
 
@@ -221,6 +234,7 @@ def test_timeline_of_real_piece_with_meter_change_matches_its_streams():
     assert np.array_equal(got[:, 0], streams.chord)
     assert np.array_equal(got[:, 1], streams.position)
     assert np.array_equal(got[:, 3], streams.meter)
+    assert np.array_equal(got[:, 4], streams.bar_index)
     assert len(set(streams.meter.tolist())) == 2
 
 

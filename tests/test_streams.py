@@ -123,6 +123,7 @@ def test_condition_track_by_hand_in_six_eight() -> None:
         == [chord_id(0, "maj"), chord_id(7, "maj"), chord_id(7, "maj")] + [chord_id(5, "maj")] * 2
     )
     assert track["meter"].tolist() == [meter_id(6, 8)] * 5
+    assert track["bar_index"].tolist() == [0, 0, 0, 1, 1]
 
 
 def test_condition_track_agrees_with_from_score() -> None:
@@ -130,7 +131,7 @@ def test_condition_track_agrees_with_from_score() -> None:
     score.chords = [ChordLabel(0, 5, "min"), ChordLabel(36, 0, "7")]
     s = NoteStreams.from_score(score)
     track = condition_track(s.duration, s)
-    for name in ("onset", "position", "bars_remaining", "chord", "meter"):
+    for name in ("onset", "position", "bars_remaining", "chord", "meter", "bar_index"):
         assert track[name].tolist() == getattr(s, name).tolist(), name
 
 
@@ -197,10 +198,20 @@ def test_encode_decode_is_the_identity_when_durations_are_known() -> None:
     for s in sample:
         ids = vocab.encode(s)
         assert {k: v.dtype for k, v in ids.items() if isinstance(v, np.ndarray)} == dict.fromkeys(
-            ("pitch", "duration", "velocity", "chord", "position", "bars_remaining", "meter"), np.int64
+            ("pitch", "duration", "velocity", "chord", "position", "bars_remaining", "meter", "bar_index"),
+            np.int64,
         )
         back = vocab.decode(ids, s)
-        for name in ("pitch", "duration", "onset", "chord", "position", "bars_remaining", "meter"):
+        for name in (
+            "pitch",
+            "duration",
+            "onset",
+            "chord",
+            "position",
+            "bars_remaining",
+            "meter",
+            "bar_index",
+        ):
             assert getattr(back, name).tolist() == getattr(s, name).tolist(), name
         centres = vocab.velocity_centres[ids["velocity"]]
         assert back.velocity.tolist() == np.where(s.pitch == REST, 0, centres).tolist()

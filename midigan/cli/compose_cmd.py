@@ -30,7 +30,9 @@ EXAMPLES = """Examples:
 @click.option(
     "--chords",
     default=None,
-    help='One chord a bar, cycled: "C G Am F"; "|" between bars holding several: "C G | Am".',
+    help='One chord a bar, cycled: "C G Am F"; "|" between bars holding several: "C G | Am"; '
+    '"?" leaves a bar (or half of a two-chord bar) to the model: "C ? ? G7", "C ? | ? G7"; '
+    '"none" for no chords [default: sampled by the model\'s chord model, else a folk progression].',
 )
 @click.option(
     "--seed", type=int, default=None, help="Same seed, same model -> the same files [default: random]."
@@ -63,6 +65,11 @@ EXAMPLES = """Examples:
 @click.option("--no-accompaniment", is_flag=True, help="Melody only: no chord and bass tracks.")
 @click.option("--strict-key", is_flag=True, help="Forbid notes outside the key's scale.")
 @click.option(
+    "--dynamics", default=None, metavar="LEVEL",
+    help="pp, p, mp, mf, f, ff (overall level, played by the model's velocity model) or flat "
+    "(the metric template) [default: the velocity model at the style's level, else flat].",
+)  # fmt: skip
+@click.option(
     "--format", "formats", multiple=True, metavar="LIST",
     help="mid, musicxml, wav, png; comma-separated or repeated [default: by -o's extension, else mid].",
 )  # fmt: skip
@@ -86,6 +93,7 @@ def compose(
     model: str | None,
     no_accompaniment: bool,
     strict_key: bool,
+    dynamics: str | None,
     formats: tuple[str, ...],
     device: str | None,
     force: bool,
@@ -113,6 +121,7 @@ def compose(
             model=model,
             accompaniment=not no_accompaniment,
             strict_key=strict_key,
+            dynamics=dynamics,
             device=device,
         )
     for path in paths:

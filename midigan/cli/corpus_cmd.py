@@ -127,3 +127,13 @@ def stats(folder: str, as_json: bool) -> None:
 
     result = run_guarded(corpus_stats, folder)
     click.echo(json.dumps(result, indent=2) if as_json else format_stats(result))
+
+
+def _add_dynamics() -> None:
+    """`corpus dynamics` lives in its own module (the velocity model's commands)."""
+    from midigan.cli.dynamics_cmd import corpus_dynamics
+
+    corpus.add_command(corpus_dynamics)
+
+
+_add_dynamics()

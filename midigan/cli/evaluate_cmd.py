@@ -15,6 +15,7 @@ EXAMPLES = """Examples:
   midigan evaluate runs/x                        # a training run: its mle/ and gan/ each get a row
   midigan evaluate --model runs/x/gan --n 500 --out eval-gan
   midigan evaluate --no-model --corpus my_midi/  # the baselines only, on a folder of your own
+  midigan evaluate --user-path --n 200 --split valid   # as `midigan compose` makes them, per style
 """
 
 
@@ -67,9 +68,30 @@ EXAMPLES = """Examples:
 @click.option(
     "--split",
     default=None,
-    metavar="SHARES",
-    help="Split a plain folder by shares, e.g. train=0.8,valid=0.1,test=0.1 "
-    "[default: the split the model was trained with, else 90/5/5 by file name].",
+    metavar="SPLIT",
+    help="valid or test: the split real pieces come from (valid to choose settings on, test "
+    "reported once) [default: test]; or split a plain folder by shares, e.g. "
+    "train=0.8,valid=0.1,test=0.1 [default: the model's training split, else 90/5/5 by file name].",
+)
+@click.option(
+    "--user-path",
+    is_flag=True,
+    help="Compose as `midigan compose --bars B --style S --meter M` does (default key, chords, "
+    "temperature) for each style/meter cell, against that cell's real tunes; writes user_path.json.",
+)
+@click.option(
+    "--cells",
+    default=None,
+    metavar="LIST",
+    help="User-path cells as style:meter, comma-separated, e.g. folk:4/4,irish:6/8 "
+    "[default: the common meters of every style].",
+)
+@click.option(
+    "--min-real",
+    type=int,
+    default=8,
+    show_default=True,
+    help="User path: skip a cell with fewer real tunes than this.",
 )
 def evaluate(
     run: Path | None,
@@ -85,10 +107,16 @@ def evaluate(
     markov_order: int,
     device: str,
     split: str | None,
+    user_path: bool,
+    cells: str | None,
+    min_real: int,
 ) -> None:
     """Compare a model's pieces with the held-out test split and baselines.
 
     RUN (or --model) is a training run folder: its mle/ and gan/ checkpoints both get a row.
+    With --user-path, each style/meter cell gets the model's (and its MLE sibling's) pieces
+    made as `midigan compose` makes them, judged by a random forest and a logistic
+    two-sample test and by form statistics against the cell's real tunes.
     """
     from midigan.errors import ConfigError
     from midigan.evaluate.runner import EvaluationSettings
@@ -97,6 +125,11 @@ def evaluate(
     def report_on_settings() -> None:
         if run is not None and model is not None:
             raise ConfigError("give the model either as RUN or as --model, not both")
+        named = split if split in ("valid", "test") else None
+        shares = None if named else split
+        if user_path:
+            report_on_user_path(named or "valid", shares)
+            return
         settings = EvaluationSettings(
             corpus=corpus,
             model=model or run,
@@ -108,12 +141,36 @@ def evaluate(
             markov_order=markov_order,
             temperature=temperature,
             device=device,
-            split=split,
+            split=shares,
+            reference_split=named or "test",
         )
         report = run_evaluation(settings, out_dir=out, progress=True)
         click.echo(report.format_table())
         split_used = f" (split {report.settings['split']})" if report.settings.get("split") else ""
         pieces = report.settings["reference_pieces"]
-        click.echo(f"\n{pieces} test pieces of up to {bars} bars{split_used}; wrote {out}/")
+        click.echo(f"\n{pieces} {named or 'test'} pieces of up to {bars} bars{split_used}; wrote {out}/")
+
+    def report_on_user_path(named: str, shares: str | None) -> None:
+        from midigan.evaluate.user_path import CELLS, UserPathSettings, evaluate_user_path, parse_cells
+
+        if no_model:
+            raise ConfigError("--user-path evaluates a model: leave out --no-model")
+        settings = UserPathSettings(
+            corpus=corpus,
+            model=model or run,
+            n=n,
+            bars=bars,
+            split=named,
+            seed=seed,
+            temperature=temperature,
+            device=device,
+            cells=parse_cells(cells) if cells else CELLS,
+            min_real=min_real,
+            ceiling=baselines,
+            shares=shares,
+        )
+        report = evaluate_user_path(settings, out_dir=out, progress=True)
+        click.echo(report.format_table())
+        click.echo(f"\nwrote {out}/user_path.json and user_path.md")
 
     run_guarded(report_on_settings)

@@ -8,8 +8,9 @@ the sampler for all pieces in one batched call and dresses each melody as a
 :class:`~midigan.composer.piece.Piece` with tempo, key, chords and an arrangement.
 
 Defaults: no key -> one the style favours, drawn from the seed (so the same seed
-gives the same key); no chords -> a plain folk progression in that key, also drawn
-from the seed (:mod:`midigan.composer.progressions`); no tempo -> a tempo typical of the
+gives the same key); no chords -> chords sampled from the model's learned chord model
+(also from the seed; a model without one plays a plain folk progression,
+:mod:`midigan.composer.progressions`); no tempo -> a tempo typical of the
 style and meter; no meter -> the primer's, else 4/4. A primer is read with :func:`midigan.load`, its melody
 found by the melody rule (:mod:`midigan.music.melody`), moved into the requested key (or
 its own key is kept), and continued; its notes stay exactly as they were.
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from midigan.composer.arrange import arrange
+from midigan.composer.dynamics import DynamicsChoice, apply_dynamics, check_dynamics
 from midigan.composer.outputs import plan_outputs, write_outputs
 from midigan.composer.piece import MELODY_TRACK_NAME, Piece
 from midigan.composer.request import (
@@ -40,6 +42,7 @@ from midigan.music.score import KeySignature, Meter, Score, Tempo
 
 if TYPE_CHECKING:
     from midigan.model.checkpoint import ModelBundle
+    from midigan.model.dynamics import DynamicsModel
     from midigan.representations.conditions import Conditions
     from midigan.representations.streams import NoteStreams
 
@@ -96,6 +99,7 @@ def compose(
     strict_key: bool = False,
     device: str | None = None,
     primer_bars: int | None = None,
+    dynamics: str | None = None,
 ) -> Piece | list[Piece]:
     """Compose `n` new pieces (one batched sampler call) and return them as Pieces.
 
@@ -107,9 +111,11 @@ def compose(
         tempo: quarter notes per minute; None = typical of the style and meter.
         chords: 'C G Am F' (one a bar, cycled), 'C G | Am | F C' ('|' between bars,
             several chords split a bar), ['C', 'G', ...] (one a bar), or
-            [['C', 'G'], ['Am'], ...] (bars of chords). None = a plain folk progression
-            in the key drawn from the seed, ending V - I (a primer keeps its own
-            chords; see :mod:`midigan.composer.progressions`). 'none' = no chords at all: the
+            [['C', 'G'], ['Am'], ...] (bars of chords); '?' leaves a bar (or one half of a
+            two-chord bar) to the model: 'C ? ? G7'. None = chords sampled by the model's
+            chord model from the seed (a model without one: a plain folk progression in
+            the key, ending V - I); a primer keeps its own chords (see
+            :mod:`midigan.composer.progressions`). 'none' = no chords at all: the
             model writes unconditioned and the arrangement follows chords estimated
             from the melody.
         style: one of 'folk', 'irish', 'fiddle', 'chorale'; None = folk.
@@ -127,6 +133,9 @@ def compose(
         device: where to sample; None = CUDA for batches of 16+ when available, else CPU.
         primer_bars: continue only the primer's first N bars (4), or its last N (-4);
             None = the whole primer.
+        dynamics: 'pp', 'p', 'mp', 'mf', 'f', 'ff' (the overall level, played by the model's
+            velocity model), 'flat' (the generator's metric template), or None = the velocity
+            model at the style's usual level, else the template (see :mod:`midigan.composer.dynamics`).
 
     Returns:
         A Piece (n == 1) or a list of n Pieces.
@@ -142,14 +151,18 @@ def compose(
     bars = check_whole("bars", bars, 1, None)
     seed = resolve_seed(seed)
     temperature = None if temperature is None else check_temperature(temperature)
-    conditions = plan_conditions(bars, key, meter, tempo, chords, style, primer, seed, n, primer_bars)
+    loudness = check_dynamics(dynamics)
+    conditions = plan_conditions(
+        bars, key, meter, tempo, chords, style, primer, seed, n, primer_bars,
+        harmony=lambda: _resolve_model(model, device, n).harmony,  # loaded once the request is checked
+    )  # fmt: skip
     bundle = _resolve_model(model, device, n)
     from midigan.model.sampler import sample
 
     streams = sample(bundle, conditions, temperature=temperature, seed=seed, key_mask=bool(strict_key))
     spelling = key_spelling(key)
     pieces = [
-        finish_piece(s, c, seed + i, accompaniment, spelling)
+        finish_piece(s, c, seed + i, accompaniment, spelling, loudness, getattr(bundle, "dynamics", None))
         for i, (s, c) in enumerate(zip(streams, conditions, strict=True))
     ]
     return pieces[0] if n == 1 else pieces
@@ -187,11 +200,19 @@ def compose_to_files(
 
 
 def finish_piece(
-    streams: NoteStreams, conditions: Conditions, seed: int, accompaniment: bool, spelling: str | None = None
+    streams: NoteStreams,
+    conditions: Conditions,
+    seed: int,
+    accompaniment: bool,
+    spelling: str | None = None,
+    dynamics: DynamicsChoice | None = None,
+    dynamics_model: DynamicsModel | None = None,
 ) -> Piece:
     """A sampled melody -> a Piece with tempo, meter, key, chords, programs and arrangement.
 
-    `spelling` is the key's tonic as the user wrote it ('Db'), kept for notation and summaries.
+    `spelling` is the key's tonic as the user wrote it ('Db'), kept for notation and summaries;
+    `dynamics` and `dynamics_model` set the melody's velocities (:mod:`midigan.composer.dynamics`;
+    None and None keep the sampled ones).
     """
     score = streams.to_score()
     style = conditions.style or "folk"
@@ -206,8 +227,9 @@ def finish_piece(
     score.chords = labels if any(c.root is not None for c in labels) else []  # all N.C.: none
     score.end_tick = conditions.total_ticks()
     score.title = f"midigan {style}, seed {seed}"
+    follow = apply_dynamics(score, dynamics or DynamicsChoice(), dynamics_model, style, seed)
     if accompaniment:
-        score = arrange(score, chord_program=chord_program, bass_program=bass_program)
+        score = arrange(score, chord_program=chord_program, bass_program=bass_program, follow_dynamics=follow)
     return Piece(score, conditions, seed)
 
 

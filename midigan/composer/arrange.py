@@ -29,6 +29,7 @@ Pieces without chord labels get chords estimated from the melody
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from itertools import pairwise
@@ -111,6 +112,7 @@ def arrange(
     *,
     chord_program: int = CHORD_PROGRAM,
     bass_program: int = BASS_PROGRAM,
+    follow_dynamics: bool = False,
 ) -> Score:
     """A copy of `score` with a "Chords" and a "Bass" track played from chord labels.
 
@@ -121,6 +123,10 @@ def arrange(
             empty too, one chord per bar is estimated from the melody.
         chord_program: General MIDI program of the chord track.
         bass_program: General MIDI program of the bass track.
+        follow_dynamics: play each bar at the melody's level in that bar (its mean
+            velocity; a bar without melody notes keeps the bar before's), so the band
+            swells and falls with a melody that has dynamics; False = the melody's mean
+            velocity throughout (a template melody has no phrase dynamics to follow).
 
     Returns:
         A new Score: the original tracks, then Chords, then Bass; `chords` holds the
@@ -139,8 +145,11 @@ def arrange(
     voicing: tuple[int, ...] = ()
     low, ceiling = chord_window(score)
     starts = score.bar_starts(end)
-    for bar_start, bar_end in pairwise(starts):
+    levels = _bar_levels(score, starts, melody_velocity) if follow_dynamics else None
+    for bar, (bar_start, bar_end) in enumerate(pairwise(starts)):
         meter = score.meter_at(bar_start)
+        if levels is not None:
+            melody_velocity = levels[bar]
         for hit in bar_pattern(meter):
             hit_start = bar_start + hit.position
             hit_end = min(hit_start + hit.duration, bar_end, end)
@@ -284,6 +293,22 @@ def _copy(score: Score) -> Score:
         keys=list(score.keys),
         chords=list(score.chords),
     )
+
+
+def _bar_levels(score: Score, starts: list[int], fallback: int) -> list[int]:
+    """The melody's mean velocity in each bar (the bar before's where it has no notes)."""
+    sums = [0] * max(len(starts) - 1, 0)
+    counts = [0] * len(sums)
+    melody = score.tracks[melody_track_index(score)] if any(t.notes for t in score.tracks) else None
+    for note in melody.notes if melody is not None else []:
+        bar = max(0, min(len(sums) - 1, bisect_right(starts, note.onset) - 1))
+        sums[bar] += note.velocity
+        counts[bar] += 1
+    levels, level = [], fallback
+    for total, count in zip(sums, counts, strict=True):
+        level = round(total / count) if count else level
+        levels.append(level)
+    return levels
 
 
 def _mean_velocity(score: Score) -> int:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from midigan.composer.dynamics import DynamicsChoice
 from midigan.composer.piece import Piece
 from midigan.composer.request import check_temperature, check_whole, key_spelling, plan_conditions
 from midigan.errors import ConfigError
@@ -69,7 +70,8 @@ def interpolate(
     seed_a, seed_b = (check_whole("seeds", s, 0, None) for s in seeds)
     steps = check_whole("steps", steps, 2, MAX_STEPS)
     conditions = plan_conditions(check_whole("bars", bars, 1, None), key, meter, tempo, chords, style,
-                                 None, seed_a, 1)[0]  # fmt: skip
+                                 None, seed_a, 1, harmony=lambda: _resolve_model(model, None, steps).harmony,
+                                 )[0]  # fmt: skip
     bundle = _resolve_model(model, None, steps)
     if bundle.config.step_noise:
         raise ConfigError("interpolation needs a model without per-step input noise (step_noise 0)")
@@ -82,7 +84,8 @@ def interpolate(
     for ids in generate_with_latents(bundle, request, latents, temperature):
         streams = bundle.vocab.decode({"pitch": ids[:, 0], "duration": ids[:, 1], "velocity": ids[:, 2]},
                                       conditions)  # fmt: skip
-        pieces.append(finish_piece(streams, conditions, seed_a, accompaniment, key_spelling(key)))
+        pieces.append(finish_piece(streams, conditions, seed_a, accompaniment, key_spelling(key),
+                                  DynamicsChoice(), bundle.dynamics))  # fmt: skip
     return pieces
 
 

@@ -7,12 +7,15 @@
 - :mod:`~midigan.evaluate.two_sample`: a classifier two-sample test.
 - :mod:`~midigan.evaluate.stats`: scale consistency, repetitions, tone span, pitch-class
   entropy, velocity, chord tones on strong beats.
+- :mod:`~midigan.evaluate.form`: repeated figures, distinct bars, quarter-note share.
 - :mod:`~midigan.evaluate.copying`: runs copied from the training set.
 - :mod:`~midigan.evaluate.markov`: the n-gram Markov baseline.
 - :mod:`~midigan.evaluate.runner` and :mod:`~midigan.evaluate.report`: the whole protocol and
   its table, JSON and plots.
+- :mod:`~midigan.evaluate.user_path` and :mod:`~midigan.evaluate.user_path_report`: pieces
+  made as `midigan compose` makes them, per style and meter, against that cell's real tunes.
 
-Nothing here imports torch except sampling a model in the runner.
+Nothing here imports torch except sampling a model (the runner, the user path).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from midigan.evaluate.markov import MarkovModel, fit_markov
 from midigan.evaluate.report import EvaluationReport, RowResult
 from midigan.evaluate.runner import EvaluationSettings, evaluate
 from midigan.evaluate.stats import STATISTICS, statistics_table
-from midigan.evaluate.two_sample import two_sample_accuracy
+from midigan.evaluate.two_sample import TwoSampleResult, two_sample_accuracy, two_sample_test
 
 __all__ = [
     "FEATURES",
@@ -34,6 +37,7 @@ __all__ = [
     "EvaluationSettings",
     "MarkovModel",
     "RowResult",
+    "TwoSampleResult",
     "as_tune",
     "compare_feature",
     "copied_rate",
@@ -44,4 +48,5 @@ __all__ = [
     "overlapped_area",
     "statistics_table",
     "two_sample_accuracy",
+    "two_sample_test",
 ]

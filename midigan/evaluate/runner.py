@@ -88,6 +88,8 @@ class EvaluationSettings:
         device: 'auto' (CUDA when present), 'cpu' or 'cuda'.
         split: shares for a plain corpus folder (``train=0.8,valid=0.1,test=0.1``); None =
             the split the model's training run recorded, else the hash rule (90/5/5).
+        reference_split: 'test' (report once) or 'valid' (to choose temperatures and
+            recipes on): where the reference pieces are drawn from.
     """
 
     corpus: Path = Path("corpora")
@@ -102,9 +104,12 @@ class EvaluationSettings:
     temperature: float | None = None
     device: str = "auto"
     split: str | None = None
+    reference_split: str = "test"
 
     def validate(self) -> None:
         """Raises: ConfigError naming the value out of range."""
+        if self.reference_split not in ("valid", "test"):
+            raise ConfigError(f"the reference split must be valid or test, got {self.reference_split!r}")
         if self.n < 5:
             raise ConfigError(f"--n must be at least 5 (the two-sample test uses 5 folds), got {self.n}")
         if self.bars < 1:
@@ -381,13 +386,13 @@ def evaluate(
 def _read_splits(
     settings: EvaluationSettings, rng: np.random.Generator, bar: Callable[[str], Callable]
 ) -> tuple[list[tuple[CorpusEntry, Tune]], list[Tune]]:
-    """`n` test pieces cut to `bars` bars (with their entries), and the whole training split."""
+    """`n` reference pieces cut to `bars` bars (with their entries), and the whole training split."""
     entries = corpus_pieces(settings.corpus, settings.split)
-    test = [e for e in entries if e.split == "test"]
+    test = [e for e in entries if e.split == settings.reference_split]
     train = [e for e in entries if e.split == "train"]
     if len(test) < 5 or len(train) < 5:
         raise ConfigError(
-            f"{settings.corpus}: need at least 5 test and 5 training pieces "
+            f"{settings.corpus}: need at least 5 {settings.reference_split} and 5 training pieces "
             f"(found {len(test)} and {len(train)}){_split_hint(settings)}"
         )
     picked = [test[i] for i in rng.permutation(len(test))[: settings.n]]

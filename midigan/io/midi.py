@@ -25,6 +25,11 @@ walks the bytes first): no event past `max_ticks` or past a 32-bit tick counter,
 the writer can write back. So whatever loads also saves and reloads; the writer in turn
 refuses deltas and lengths MIDI cannot hold, rather than write a file no reader can read.
 
+:func:`read_midi_arrays` stops one step earlier, at :class:`ScoreArrays`: the same reading
+with each track's notes as numpy arrays, for readers that need no `Note` objects (tokenizing a
+corpus: :meth:`~midigan.representations.EventTokens.from_midi`). :func:`read_midi` is
+:func:`read_midi_arrays` followed by :meth:`ScoreArrays.to_score`, so both see the same file.
+
 Scores on the grid survive ``read_midi(write_midi(score))`` exactly: notes per
 track, tempos, meters, keys, chord labels, names, programs, drum flags, bar count.
 """
@@ -32,6 +37,7 @@ track, tempos, meters, keys, chord labels, names, programs, drum flags, bar coun
 from __future__ import annotations
 
 import functools
+import operator
 import struct
 import warnings
 from dataclasses import dataclass
@@ -45,15 +51,14 @@ from mido.midifiles.meta import meta_charset
 from midigan.errors import MidiReadError, MidiWriteError, TheoryError
 from midigan.io.atomic import write_atomic
 from midigan.io.limits import over_limit, resolve
+from midigan.io.score_arrays import ScoreArrays
 from midigan.io.smf import COUNTER_LIMIT, MAX_TRACKS, check_header, parser_error, walk
 from midigan.io.spelling import KeySpeller, tonic_for_fifths
 from midigan.music.score import (
     DRUM_CHANNEL,
     TPQ,
-    ChordLabel,
     KeySignature,
     Meter,
-    Note,
     Score,
     Tempo,
     Track,
@@ -152,6 +157,22 @@ def read_midi_report(
         MidiReadError: as :func:`read_midi`.
         ConfigError: as :func:`read_midi`.
     """
+    arrays, report = read_midi_arrays(path, max_ticks=max_ticks, max_notes=max_notes)
+    return arrays.to_score(), report
+
+
+def read_midi_arrays(
+    path: str | Path, *, max_ticks: int | None = None, max_notes: int | None = None, measure: bool = True
+) -> tuple[ScoreArrays, QuantizeReport]:
+    """Like :func:`read_midi_report`, with the notes left in numpy arrays (no `Note` objects).
+
+    `measure=False` skips the quantization figures (a dozen array operations a track, for
+    readers that drop the report): the report then counts no notes.
+
+    Raises:
+        MidiReadError: as :func:`read_midi`.
+        ConfigError: as :func:`read_midi`.
+    """
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -161,7 +182,7 @@ def read_midi_report(
         raise MidiReadError(f"{path}: is a folder, not a MIDI file") from e
     except OSError as e:
         raise MidiReadError(f"{path}: cannot read ({e.strerror})") from e
-    return score_from_midi_bytes(data, str(path), max_ticks=max_ticks, max_notes=max_notes)
+    return arrays_from_midi_bytes(data, str(path), max_ticks=max_ticks, max_notes=max_notes, measure=measure)
 
 
 def score_from_midi_bytes(
@@ -178,6 +199,25 @@ def score_from_midi_bytes(
         MidiReadError: as :func:`read_midi`.
         ConfigError: as :func:`read_midi`.
     """
+    arrays, report = arrays_from_midi_bytes(data, name, max_ticks=max_ticks, max_notes=max_notes)
+    return arrays.to_score(), report
+
+
+def arrays_from_midi_bytes(
+    data: bytes,
+    name: str = "<bytes>",
+    *,
+    max_ticks: int | None = None,
+    max_notes: int | None = None,
+    measure: bool = True,
+) -> tuple[ScoreArrays, QuantizeReport]:
+    """:func:`score_from_midi_bytes` with the notes left in arrays (:class:`ScoreArrays`);
+    `measure` as in :func:`read_midi_arrays`.
+
+    Raises:
+        MidiReadError: as :func:`read_midi`.
+        ConfigError: as :func:`read_midi`.
+    """
     import symusic  # imported here: 0.1 s that writing MIDI (the compose path) never needs
 
     max_ticks, max_notes = resolve("max_ticks", max_ticks, "midi"), resolve("max_notes", max_notes, "midi")
@@ -189,39 +229,95 @@ def score_from_midi_bytes(
     except (RuntimeError, ValueError, OverflowError, IndexError) as e:
         raise parser_error(e, name) from e
     kept = [t for t in source.tracks if t.note_num()]
-    _check_parsed(kept, name, limit, max_notes)
     report = _Accumulator(tpq)
-    score = Score(title=layout.title)
-    converted = [_convert_track(t, tpq, report) for t in kept]
-    score.tracks = [track for track, _ in converted]
-    score.tempos = _convert_tempos(source.tempos.numpy(), tpq)
-    score.meters = _convert_meters(source.time_signatures.numpy(), tpq)
-    score.keys = _convert_keys(source.key_signatures.numpy(), tpq)
-    score.chords = _convert_chords(source.markers, tpq, name)
-    last_offset = max((offset for _, offset in converted), default=0)
-    score.end_tick = _end_tick(score, last_offset, _tick_to_grid(layout.first_end, tpq))
-    return score, report.result()
+    notes = _note_table(kept, name, tpq, limit, max_notes, report if measure else None)
+    meters = _convert_meters(_columns(source.time_signatures, "time", "numerator", "denominator"), tpq)
+    last_offset = int((notes[0] + notes[3]).max()) if notes.shape[1] else 0
+    arrays = ScoreArrays(
+        names=[t.name for t in kept],
+        programs=[int(t.program) for t in kept],
+        drums=[bool(t.is_drum) for t in kept],
+        notes=notes,
+        tempos=_convert_tempos(_columns(source.tempos, "time", "mspq"), tpq),
+        meters=meters,
+        keys=_convert_keys(_columns(source.key_signatures, "time", "key", "tonality"), tpq),
+        chords=_convert_chords(_chord_markers(source.markers, layout.markers), tpq, name),
+        end_tick=_end_tick(meters, last_offset, _tick_to_grid(layout.first_end, tpq)),
+        title=layout.title,
+    )
+    return arrays, report.result()
 
 
-def _check_parsed(tracks: list, name: str, limit: int, max_notes: int) -> None:
-    """What symusic made of the file stays within the limits the walk promised.
+def _note_table(
+    tracks: list, name: str, tpq: int, limit: int, max_notes: int, report: _Accumulator | None
+) -> np.ndarray:
+    """The notes of every track as :attr:`ScoreArrays.notes`: on the grid, sorted, checked.
 
-    The walk already bounds every event's tick; this catches a parser that read the
-    bytes differently (negative or oversized times) and counts notes and parts.
+    What symusic made of the file must stay within the limits the walk promised: the walk
+    bounds every event's tick already; this catches a parser that read the bytes
+    differently (negative or oversized times) and counts notes and parts. The tracks are
+    joined first, so each step is one numpy call for the whole file, not one per track.
+    Quantization errors go into `report`, track by track.
     """
-    notes = sum(t.note_num() for t in tracks)
-    if notes > max_notes:
-        raise MidiReadError(f"{name}: {over_limit('the file', notes, 'max_notes', max_notes)}")
+    count = sum(t.note_num() for t in tracks)
+    if count > max_notes:
+        raise MidiReadError(f"{name}: {over_limit('the file', count, 'max_notes', max_notes)}")
     if len(tracks) > MAX_TRACKS:
         raise MidiReadError(f"{name}: {len(tracks)} parts; midigan reads files of up to {MAX_TRACKS}")
-    for track in tracks:
-        arrays = track.notes.numpy()
+    parts = [track.notes.numpy() for track in tracks]  # symusic's arrays, taken once
+    if not parts:
+        return np.zeros((5, 0), dtype=np.int64)
+    fields = ("time", "duration", "pitch", "velocity")
+    if len(parts) == 1:
+        time, length, pitch, velocity = (parts[0][field] for field in fields)
+    else:
+        time, length, pitch, velocity = (np.concatenate([p[field] for p in parts]) for field in fields)
+    start, length = time.astype(np.int64), length.astype(np.int64)
+    stop = start + length
+    if start.min() < 0 or length.min() < 0 or stop.max() > limit:
+        _refuse_timing(parts, name, limit)
+    table = np.empty((5, count), dtype=np.int64)  # rows: NOTE_ROWS
+    onset = table[0]
+    onset[:] = _to_grid(start, tpq)
+    table[1] = 0 if len(parts) == 1 else np.repeat(np.arange(len(parts)), [len(p["time"]) for p in parts])
+    table[2] = pitch
+    table[3] = np.maximum(_to_grid(stop, tpq) - onset, 1)
+    table[4] = velocity
+    if report is not None:  # errors in source ticks times TPQ, so they stay integers
+        onset_error = np.abs(onset * tpq - start * TPQ)
+        offset_error = np.abs((onset + table[3]) * tpq - stop * TPQ)
+        errors = np.maximum(onset_error, offset_error)
+        bounds = np.cumsum([len(p["time"]) for p in parts]).tolist()
+        for lo, hi in zip([0, *bounds], bounds, strict=False):
+            report.add(errors[lo:hi])
+    return table[:, np.lexsort(table[::-1])]  # onset, track, pitch, duration, velocity
+
+
+def _refuse_timing(parts: list[dict[str, np.ndarray]], name: str, limit: int) -> None:
+    """The error for notes outside [0, limit], naming the first track at fault.
+
+    Raises:
+        MidiReadError: always.
+    """
+    for arrays in parts:
         start = arrays["time"].astype(np.int64)
         stop = start + arrays["duration"].astype(np.int64)
         if start.min() < 0 or arrays["duration"].min() < 0:
             raise MidiReadError(f"{name}: damaged timing (negative note times)")
         if stop.max() > limit:
             raise MidiReadError(f"{name}: a note ends at tick {int(stop.max())}, past the length limit")
+    raise AssertionError("_refuse_timing: no note out of bounds")  # pragma: no cover
+
+
+def _columns(events: object, *fields: str) -> dict[str, list[int]]:
+    """Fields of a symusic event list (tempos, meters, keys) as lists: read one attribute at a
+    time for a few events (a file holds one or two; ``numpy()`` costs more), by ``numpy()`` for many."""
+    if len(events) > 8:
+        arrays = events.numpy()
+        return {field: arrays[field].tolist() for field in fields}
+    rows = list(map(operator.attrgetter(*fields), events))
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(fields)
+    return {field: list(column) for field, column in zip(fields, columns, strict=True)}
 
 
 def _first_line(error: Exception) -> str:
@@ -268,46 +364,21 @@ class _Accumulator:
         return QuantizeReport(self.tpq, self.notes, self.moved, self.max_error, mean)
 
 
-def _convert_track(track: symusic.core.TrackTick, tpq: int, report: _Accumulator) -> tuple[Track, int]:
-    """The track on the grid, and its last note offset."""
-    arrays = track.notes.numpy()
-    start = arrays["time"].astype(np.int64)
-    stop = start + arrays["duration"]
-    onset = _to_grid(start, tpq)
-    duration = np.maximum(_to_grid(stop, tpq) - onset, 1)
-    # Errors in source ticks times TPQ, so they stay integers.
-    onset_error = np.abs(onset * tpq - start * TPQ)
-    offset_error = np.abs((onset + duration) * tpq - stop * TPQ)
-    report.add(np.maximum(onset_error, offset_error))
-    pitch = arrays["pitch"].astype(np.int64)
-    velocity = arrays["velocity"].astype(np.int64)
-    order = np.lexsort((velocity, duration, pitch, onset))  # Track.sort's canonical order
-    notes = list(
-        map(
-            Note,
-            pitch[order].tolist(),
-            onset[order].tolist(),
-            duration[order].tolist(),
-            velocity[order].tolist(),
-        )
-    )
-    converted = Track(name=track.name, program=int(track.program), is_drum=bool(track.is_drum), notes=notes)
-    return converted, int((onset + duration).max())
-
-
 def _last_per_tick(ticks: list[int], items: list) -> list:
     """Keep the last of several items quantized to the same tick."""
+    if len(set(ticks)) == len(ticks):  # the usual case: nothing to merge
+        return list(items)
     kept: dict[int, object] = {}
     for tick, item in zip(ticks, items, strict=True):
         kept[tick] = item
     return list(kept.values())
 
 
-def _convert_tempos(arrays: dict[str, np.ndarray], tpq: int) -> list[Tempo]:
-    ticks = [_tick_to_grid(t, tpq) for t in arrays["time"].tolist()]
+def _convert_tempos(columns: dict[str, list[int]], tpq: int) -> list[Tempo]:
+    ticks = [_tick_to_grid(t, tpq) for t in columns["time"]]
     tempos = [
         Tempo(t, round(60_000_000 / m, 2))
-        for t, m in zip(ticks, arrays["mspq"].tolist(), strict=True)
+        for t, m in zip(ticks, columns["mspq"], strict=True)
         if 0 < m <= _MAX_TEMPO
     ]
     tempos = _last_per_tick([t.tick for t in tempos], tempos)
@@ -316,11 +387,11 @@ def _convert_tempos(arrays: dict[str, np.ndarray], tpq: int) -> list[Tempo]:
     return tempos
 
 
-def _convert_meters(arrays: dict[str, np.ndarray], tpq: int) -> list[Meter]:
-    ticks = [_tick_to_grid(t, tpq) for t in arrays["time"].tolist()]
+def _convert_meters(columns: dict[str, list[int]], tpq: int) -> list[Meter]:
+    ticks = [_tick_to_grid(t, tpq) for t in columns["time"]]
     meters = [
         Meter(t, n, d)
-        for t, n, d in zip(ticks, arrays["numerator"].tolist(), arrays["denominator"].tolist(), strict=True)
+        for t, n, d in zip(ticks, columns["numerator"], columns["denominator"], strict=True)
         if _writable_meter(n, d) and TPQ * 4 * n // d > 0
     ]
     meters = _last_per_tick([m.tick for m in meters], meters)
@@ -335,8 +406,8 @@ def _writable_meter(numerator: int, denominator: int) -> bool:
     return 1 <= numerator <= 255 and 1 <= d <= 128 and not d & (d - 1)
 
 
-def _convert_keys(arrays: dict[str, np.ndarray], tpq: int) -> list[KeySignature]:
-    ticks = [_tick_to_grid(t, tpq) for t in arrays["time"].tolist()]
+def _convert_keys(columns: dict[str, list[int]], tpq: int) -> list[KeySignature]:
+    ticks = [_tick_to_grid(t, tpq) for t in columns["time"]]
     keys = [
         KeySignature(
             t,
@@ -344,34 +415,64 @@ def _convert_keys(arrays: dict[str, np.ndarray], tpq: int) -> list[KeySignature]
             "minor" if minor else "major",
             spelling=tonic_for_fifths(sharps, "minor" if minor else "major"),  # 6 flats: Gb, not F#
         )
-        for t, sharps, minor in zip(ticks, arrays["key"].tolist(), arrays["tonality"].tolist(), strict=True)
+        for t, sharps, minor in zip(ticks, columns["key"], columns["tonality"], strict=True)
         if -7 <= sharps <= 7
     ]
     return _last_per_tick([k.tick for k in keys], keys)
 
 
-def _convert_chords(markers: symusic.core.TextMetaTickList, tpq: int, name: str) -> list[ChordLabel]:
-    found = [(m.time, m.text[len(CHORD_MARKER_PREFIX) :]) for m in markers if m.text.startswith("chord:")]
+def _chord_markers(
+    markers: symusic.core.TextMetaTickList, walked: list[tuple[int, bytes]]
+) -> list[tuple[int, str]]:
+    """`(source tick, symbol)` of the ``chord:`` markers, in symusic's order.
+
+    A midigan file holds its chord markers in the first track, which the walk has read
+    already (:attr:`midigan.io.smf.Layout.markers`): they are taken from there, with no
+    symusic object per marker. symusic's own list is read instead where the walk's may not
+    be what it holds: markers in other tracks (the counts differ), several chord markers
+    at one tick (symusic's sort does not keep their file order) or text that is not UTF-8.
+    """
+    prefix, raw_prefix = len(CHORD_MARKER_PREFIX), CHORD_MARKER_PREFIX.encode()
+    if len(markers) == len(walked):
+        chords = [(tick, raw) for tick, raw in walked if raw.startswith(raw_prefix)]
+        if len({tick for tick, _ in chords}) == len(chords):
+            try:
+                return [(tick, raw[prefix:].decode()) for tick, raw in chords]
+            except UnicodeDecodeError:
+                pass
+    found = []
+    for marker in markers:  # one attribute read per marker crosses into symusic
+        text = marker.text
+        if text.startswith(CHORD_MARKER_PREFIX):
+            found.append((marker.time, text[prefix:]))
+    return found
+
+
+def _convert_chords(found: list[tuple[int, str]], tpq: int, name: str) -> list[tuple[int, int | None, str]]:
+    """`(grid tick, root, quality)` per chord label (:attr:`ScoreArrays.chords`), the last of several
+    at one tick kept; unknown symbols are dropped with a warning."""
     if not found:
         return []
-    ticks = [_tick_to_grid(t, tpq) for t, _ in found]
     labels, bad = [], []
-    for tick, (_, symbol) in zip(ticks, found, strict=True):
+    for time, symbol in found:
         try:
-            labels.append(ChordLabel(tick, *_parse_chord(symbol)))
+            labels.append(((2 * TPQ * time + tpq) // (2 * tpq), *_parse_chord(symbol)))  # _tick_to_grid
         except TheoryError:
             bad.append(symbol)
     if bad:
         warnings.warn(f"{name}: ignored unknown chord markers {bad[:5]}", stacklevel=4)
-    labels.sort(key=lambda c: c.tick)
-    return _last_per_tick([c.tick for c in labels], labels)
+    ticks = [c[0] for c in labels]
+    if not all(map(operator.le, ticks, ticks[1:])):
+        labels.sort(key=operator.itemgetter(0))
+        ticks = [c[0] for c in labels]
+    return _last_per_tick(ticks, labels)
 
 
-def _end_tick(score: Score, last: int, eot: int) -> int | None:
+def _end_tick(meters: list[Meter], last: int, eot: int) -> int | None:
     if eot > last + _MAX_TRAILING_QUARTERS * TPQ:
         eot = 0
     until = max(last, eot)
-    return barline_at_or_after(score.meters, until) if until > 0 else None
+    return barline_at_or_after(meters, until) if until > 0 else None
 
 
 # ------------------------------------------------------------------ writing

@@ -18,6 +18,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import numpy as np
+
 from midigan.errors import MidiReadError
 from midigan.music.score import TPQ
 
@@ -99,40 +101,94 @@ class Layout:
     Attributes:
         title: the first track's name ('' when none).
         first_end: the first track's end-of-track tick.
-        last_event: the latest tick of any event but an end of track, over all tracks.
         tracks: the number of MTrk chunks.
+        markers: the first track's marker events (meta 0x06), `(tick, raw text bytes)` in file
+            order: in a midigan file the chord labels, read here at no extra cost instead of
+            through symusic's objects one by one.
     """
 
     title: str
     first_end: int
-    last_event: int
     tracks: int
+    markers: list[tuple[int, bytes]]
 
 
 def walk(data: bytes, name: str, limit: int, tpq: int) -> Layout:
-    """Walk every MTrk chunk, refusing a file with an event later than `limit` source ticks.
+    """Check every MTrk chunk, refusing a file with an event later than `limit` source ticks.
 
-    A ragged last event is left for the parser to judge (it may accept the file).
+    The first track is walked event by event (its name and end are wanted). The others
+    are walked only when :func:`delta_bound` of the bytes after the first track (so not of
+    the title's text) cannot prove that none reaches `limit`; the decision, and the error,
+    are those of a walk of every track. A ragged last event is left for the parser to
+    judge (it may accept the file).
 
     Raises:
         MidiReadError: an event past `limit`, or more than :data:`MAX_TRACKS` track chunks.
     """
+    chunks = _track_chunks(data)
+    cleared = len(chunks) < 2 or delta_bound(data[chunks[1][0] :]) <= limit
+    title, first_end, markers = "", 0, []
+    for index, (start, stop) in enumerate(chunks):
+        if index == MAX_TRACKS or (index and cleared):
+            break
+        track_name, end, last = _walk_track(data, start, stop, limit, markers if index == 0 else None)
+        if last > limit:
+            raise MidiReadError(f"{name}: {_too_long(last, limit, tpq)}")
+        if index == 0:
+            title, first_end = track_name, end
+    if len(chunks) > MAX_TRACKS:  # after the walk, so a track too long is named first, as it comes first
+        raise MidiReadError(f"{name}: more than {MAX_TRACKS} tracks, the most midigan reads")
+    return Layout(title, first_end, len(chunks), markers)
+
+
+def _track_chunks(data: bytes) -> list[tuple[int, int]]:
+    """`(first byte, end)` of the MTrk chunks' events, the end clipped to the file; the scan
+    stops at chunk :data:`MAX_TRACKS` + 1 (one too many is enough to refuse the file)."""
     pos = 8 + int.from_bytes(data[4:8], "big")
-    title, first_end, last_event, tracks = "", 0, 0, 0
-    while pos + 8 <= len(data):
+    chunks: list[tuple[int, int]] = []
+    while pos + 8 <= len(data) and len(chunks) <= MAX_TRACKS:
         size = int.from_bytes(data[pos + 4 : pos + 8], "big")
         if data[pos : pos + 4] == b"MTrk":
-            tracks += 1
-            if tracks > MAX_TRACKS:
-                raise MidiReadError(f"{name}: more than {MAX_TRACKS} tracks, the most midigan reads")
-            track_name, end, last = _walk_track(data, pos + 8, min(len(data), pos + 8 + size), limit)
-            if last > limit:
-                raise MidiReadError(f"{name}: {_too_long(last, limit, tpq)}")
-            if tracks == 1:
-                title, first_end = track_name, end
-            last_event = max(last_event, last)
+            chunks.append((pos + 8, min(len(data), pos + 8 + size)))
         pos += 8 + size
-    return Layout(title, first_end, last_event, tracks)
+    return chunks
+
+
+_TWO_BYTES = np.asarray([v if v < 0x80 else (v - 0x80) * 0x80 + 0x7F for v in range(256)], dtype=np.int64)
+"""The largest number of at most two bytes that starts with each byte value."""
+
+
+def delta_bound(data: bytes) -> int:
+    """An upper bound on the last event tick of every track, from all bytes at once.
+
+    A track's last tick is the sum of its delta times, and its deltas start at distinct
+    bytes of its chunk; chunks do not overlap. So the sum, over every byte of the file, of
+    the variable-length number that would start there bounds every track's length, however
+    a reader splits the bytes into events (where no number is longer than two bytes, as in
+    most files, the largest two-byte number each byte could start is summed instead: one
+    table lookup). A number longer than MIDI's four bytes gives no bound (the walk then
+    reads it): returns :data:`COUNTER_LIMIT` + 1. A few µs for a 1 KiB file, against ~100 µs
+    for walking its events in Python.
+    """
+    raw = np.frombuffer(data, dtype=np.uint8)
+    if len(raw) < 2 or (raw[:-1] & raw[1:]).max() < 0x80:  # no two continuation bytes in a row
+        return int(_TWO_BYTES.take(raw).sum())  # so no number is longer than two bytes
+    b = np.frombuffer(data + b"\0\0\0", dtype=np.uint8)  # padded: a number cut off by the end stops
+    more = b >= 0x80  # a continuation: the number goes on to the next byte
+    m0, m1 = more[:-3], more[1:-2]
+    if (m0 & m1 & more[2:-1] & more[3:]).any():  # a number of 5+ bytes
+        return COUNTER_LIMIT + 1
+    size = len(data)
+    wide = b.astype(np.int64)
+    low = wide & 0x7F
+    b0, b1, b2, b3 = (wide[i : size + i] for i in range(4))
+    l0, l1, l2 = (low[i : size + i] for i in range(3))
+    m2 = more[2 : size + 2]
+    two = (l0 << 7) | b1
+    three = (l0 << 14) | (l1 << 7) | b2
+    four = (l0 << 21) | (l1 << 14) | (l2 << 7) | b3
+    value = np.where(m0, np.where(m1, np.where(m2, four, three), two), b0)
+    return int(value.sum())
 
 
 def _too_long(tick: int, limit: int, tpq: int) -> str:
@@ -145,10 +201,14 @@ def _too_long(tick: int, limit: int, tpq: int) -> str:
     )
 
 
-def _walk_track(data: bytes, pos: int, end: int, limit: int) -> tuple[str, int, int]:
+def _walk_track(
+    data: bytes, pos: int, end: int, limit: int, markers: list[tuple[int, bytes]] | None = None
+) -> tuple[str, int, int]:
     """One track: its name, its end-of-track tick and its last other event's tick.
 
     Stops early once an event passes `limit` (that tick is returned as the last event).
+    `markers`, when given, receives every marker event before the end of track as
+    `(tick, raw text bytes)`.
     The loop is the hot path of reading (about a microsecond per event): channel
     messages, nearly all of a file, take the first branch.
     """
@@ -176,7 +236,9 @@ def _walk_track(data: bytes, pos: int, end: int, limit: int) -> tuple[str, int, 
                     pos += 3
                 else:
                     length, pos = _read_vlq(data, pos + 2)
-                if meta == 0x03 and name is None:
+                if meta == 0x06 and markers is not None and pos + length <= end:
+                    markers.append((tick, data[pos : pos + length]))  # a ragged one: left out
+                elif meta == 0x03 and name is None:
                     name = data[pos : pos + length].decode("utf-8", errors="replace")
                 pos += length
             else:  # system exclusive (0xF0, 0xF7) or a byte the parser will judge

@@ -7,6 +7,8 @@ A checkpoint is a folder::
                         vocabulary, corpus fingerprint, metrics, run config
     trainer.safetensors optimizer moments, discriminator weights, RNG states  (training only)
     trainer.json        step, epoch, phase, optimizer hyper-parameters          (training only)
+    harmony.safetensors the chord-progression model, with harmony.json  (optional)
+    dynamics/           the velocity model (dynamics.safetensors + dynamics.json)  (optional)
 
 Never pickle: a model file from the internet must not be able to run code. The
 folder is written under a temporary name and swapped in by renames, so a kill
@@ -26,7 +28,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -36,9 +38,20 @@ from safetensors.torch import save as save_safetensors
 from midigan.errors import CheckpointError, ConfigError
 from midigan.model.config import ModelConfig, model_config_from_dict
 from midigan.model.generator import Generator, parameter_shapes
+from midigan.model.harmony import HarmonyModel, load_harmony
 from midigan.model.stepper import FusedStepper
-from midigan.representations.ids import MAX_BARS_REMAINING, MAX_POSITION, METER_NAMES, N_CHORDS, STYLES
+from midigan.representations.ids import (
+    MAX_BAR_INDEX,
+    MAX_BARS_REMAINING,
+    MAX_POSITION,
+    METER_NAMES,
+    N_CHORDS,
+    STYLES,
+)
 from midigan.representations.stream_vocab import StreamVocab
+
+if TYPE_CHECKING:
+    from midigan.model.dynamics import DynamicsModel
 
 FORMAT = "midigan-checkpoint"
 FORMAT_VERSION = 1
@@ -60,6 +73,10 @@ class ModelBundle:
         config: the generator's hyper-parameters and vocabulary sizes.
         meta: the whole config.json (corpus fingerprint, metrics, run config...).
         device: where the generator lives.
+        harmony: the chord-progression model saved beside it (harmony.safetensors), or
+            None: compose then plays the hand-written progressions.
+        dynamics: the velocity model in the `dynamics/` folder beside it
+            (:mod:`midigan.model.dynamics`), or None: compose keeps the generator's velocities.
     """
 
     generator: Generator
@@ -67,6 +84,8 @@ class ModelBundle:
     config: ModelConfig
     meta: dict[str, Any] = field(default_factory=dict)
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    harmony: HarmonyModel | None = None
+    dynamics: DynamicsModel | None = None
     _steppers: dict[tuple[Any, ...], FusedStepper] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -123,6 +142,7 @@ def model_config_for(base: ModelConfig, vocab: StreamVocab) -> ModelConfig:
         n_meter=len(METER_NAMES),
         n_mode=2,
         n_style=len(STYLES),
+        n_bar_index=MAX_BAR_INDEX if base.n_bar_index else 0,  # 0: a model without the form table
     )
 
 
@@ -435,7 +455,15 @@ def load_model(path: str | Path | None = None, device: str | torch.device = "cpu
         generator.to(target).eval()
     except (RuntimeError, AssertionError) as e:
         raise CheckpointError(f"cannot place the model on device {device!r} ({e})") from e
-    return ModelBundle(generator=generator, vocab=vocab, config=config, meta=meta, device=target)
+    harmony = load_harmony(folder)  # on the CPU: a few dozen small steps, not worth a device
+    from midigan.model.dynamics import find_dynamics, load_dynamics  # it imports this module
+
+    found = find_dynamics(folder)
+    dynamics = load_dynamics(found) if found is not None else None  # CPU too: one short pass a piece
+    return ModelBundle(
+        generator=generator, vocab=vocab, config=config, meta=meta, device=target, harmony=harmony,
+        dynamics=dynamics,
+    )  # fmt: skip
 
 
 def read_trainer_state(folder: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

@@ -2,7 +2,7 @@
 
 The generator keeps its own clock: every duration it emits moves its onset, and
 the conditions of the next event (chord, position in the bar, bars remaining,
-meter) are looked up at that onset. A :class:`Timeline` holds, per piece, the
+meter, bar index) are looked up at that onset. A :class:`Timeline` holds, per piece, the
 barlines and the chord changes as padded tensors; `at(ticks)` answers with two
 `searchsorted` calls, so the same object serves the sampler (one meter, chords
 cycled from the user's request) and adversarial training (the real piece's own
@@ -22,6 +22,7 @@ from torch import nn
 
 from midigan.model.config import ModelConfig
 from midigan.representations.ids import (
+    MAX_BAR_INDEX,
     MAX_BARS_REMAINING,
     MAX_POSITION,
 )
@@ -87,8 +88,9 @@ class Timeline:
             ticks: (B, M) absolute ticks, one row per piece.
 
         Returns:
-            (B, M, 4) int64: chord, position, bars remaining, meter. Ticks at or past
-            the end read as the last bar (those steps are masked by the caller).
+            (B, M, 5) int64: chord, position, bars remaining, meter, bar index (a model
+            without a form table reads the first four). Ticks at or past the end read
+            as the last bar (those steps are masked by the caller).
         """
         assert ticks.dim() == 2 and ticks.shape[0] == self.bar_starts.shape[0], "ticks must be (B, M)"
         ticks = ticks.contiguous()
@@ -98,7 +100,8 @@ class Timeline:
         meter = self.bar_meter.gather(1, bar)
         change = torch.searchsorted(self.chord_ticks, ticks, right=True) - 1  # (B, M)
         chord = self.chord_ids.gather(1, change.clamp(min=0)).masked_fill(change < 0, 0)
-        return torch.stack((chord, position, remaining, meter), dim=-1)
+        form = bar.clamp(max=MAX_BAR_INDEX - 1)
+        return torch.stack((chord, position, remaining, meter, form), dim=-1)
 
     def bar_position(self, ticks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, M) ticks -> the bar index of each (clamped to the piece) and the ticks since its barline."""
@@ -148,18 +151,20 @@ class ConditionLookup(TickLookup):
 
     Args:
         timeline: the batch's timelines.
-        offsets: (4,) added to the ids (row offsets into a fused embedding table).
+        offsets: (C,) added to the ids (row offsets into a fused embedding table); C is
+            the model's condition count (4 without a form table, 5 with one), and only
+            the first C columns of :meth:`Timeline.at` are read.
         limit: most table rows to precompute.
     """
 
     def __init__(self, timeline: Timeline, offsets: torch.Tensor | None = None, limit: int = 1 << 22) -> None:
         device = timeline.bar_starts.device
-        self.offsets = torch.zeros(4, dtype=torch.int64, device=device) if offsets is None else offsets
+        self.offsets = torch.zeros(5, dtype=torch.int64, device=device) if offsets is None else offsets
         super().__init__(timeline, limit)
 
     def values(self, ticks: torch.Tensor) -> torch.Tensor:
-        """(B, M) ticks -> (B, M, 4) condition ids, offsets added."""
-        return self.timeline.at(ticks) + self.offsets
+        """(B, M) ticks -> (B, M, C) condition ids, offsets added."""
+        return self.timeline.at(ticks)[..., : self.offsets.shape[0]] + self.offsets
 
 
 def _pad(rows: Sequence[np.ndarray], fill: int) -> torch.Tensor:
@@ -175,31 +180,52 @@ class ConditionTables(nn.Module):
 
     A base class rather than a child module so the tables stay attributes of the
     network itself (`chord_in`, `position_in`, `bars_in`, `meter_in`, `mode_in`,
-    `style_in`) and checkpoints keep their tensor names (`chord_in.weight`, ...).
+    `style_in`, and `bar_in` for a model with a form table) and checkpoints keep their
+    tensor names (`chord_in.weight`, ...).
     """
 
+    bar_in: nn.Embedding | None
+
     def add_condition_tables(self, sizes: ModelConfig, width: int) -> None:
-        """Create the six tables (call where the network builds its layers: the order of
-        creation is the order of the random initial weights)."""
+        """Create the six tables, and the form table when `sizes.n_bar_index` > 0 (call where
+        the network builds its layers: the order of creation is the order of the random
+        initial weights, so the form table comes last and a model without it draws the
+        weights it always drew)."""
         self.chord_in = nn.Embedding(sizes.n_chord, width)
         self.position_in = nn.Embedding(sizes.n_position, width)
         self.bars_in = nn.Embedding(sizes.n_bars_remaining, width)
         self.meter_in = nn.Embedding(sizes.n_meter, width)
         self.mode_in = nn.Embedding(sizes.n_mode, width)
         self.style_in = nn.Embedding(sizes.n_style, width)
+        self.bar_in = nn.Embedding(sizes.n_bar_index, width) if sizes.n_bar_index else None
+
+    @property
+    def n_conditions(self) -> int:
+        """Per-event condition columns this network reads: 4, or 5 with a form table."""
+        return 4 if self.bar_in is None else 5
 
     def condition_embedding(self, conditions: torch.Tensor, onto: torch.Tensor | None = None) -> torch.Tensor:
-        """(..., 4) chord, position, bars remaining, meter ids -> (..., width), added onto `onto`
-        one table at a time when given (the order of the sums is part of the numerics)."""
+        """(..., C >= n_conditions) chord, position, bars remaining, meter (, bar index) ids ->
+        (..., width), added onto `onto` one table at a time when given (the order of the sums
+        is part of the numerics). Without a form table a fifth column is ignored."""
+        assert conditions.shape[-1] >= self.n_conditions, f"conditions need {self.n_conditions} columns"
         out = self.chord_in(conditions[..., 0]) if onto is None else onto + self.chord_in(conditions[..., 0])
         out = out + self.position_in(conditions[..., 1])
         out = out + self.bars_in(conditions[..., 2])
-        return out + self.meter_in(conditions[..., 3])
+        out = out + self.meter_in(conditions[..., 3])
+        if self.bar_in is not None:
+            out = out + self.bar_in(conditions[..., 4])
+        return out
 
     def piece_condition_embedding(self, mode: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         """(B,) mode and style ids -> (B, width), constant over a piece."""
         return self.mode_in(mode) + self.style_in(style)
 
+    def condition_tables(self) -> list[nn.Embedding]:
+        """The per-event tables in column order (four, or five with the form table)."""
+        tables = [self.chord_in, self.position_in, self.bars_in, self.meter_in]
+        return tables if self.bar_in is None else [*tables, self.bar_in]
+
     def condition_table(self) -> torch.Tensor:
-        """The four per-event tables stacked, for one `embedding_bag` sum of offset ids."""
-        return torch.cat([t.weight for t in (self.chord_in, self.position_in, self.bars_in, self.meter_in)])
+        """The per-event tables stacked, for one `embedding_bag` sum of offset ids."""
+        return torch.cat([t.weight for t in self.condition_tables()])

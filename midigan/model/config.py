@@ -41,6 +41,9 @@ class ModelConfig:
     n_meter: int = 0
     n_mode: int = 2
     n_style: int = 0
+    # Form: bar-index ids 0..MAX_BAR_INDEX-1 (representations.ids); 0 = no form table (a model
+    # from before it: the fifth condition column is ignored). The trainer's default is MAX_BAR_INDEX.
+    n_bar_index: int = 0
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,7 @@ MODEL_LIMITS: dict[str, tuple[float, float]] = {
     "n_meter": (0, 1024),
     "n_mode": (0, 16),
     "n_style": (0, 1024),
+    "n_bar_index": (0, 4096),
 }
 MAX_LOOKBACK_LAGS = 16
 MAX_LOOKBACK_BARS = 64
@@ -136,7 +140,8 @@ def check_model_config(config: ModelConfig, section: str = "model") -> None:
 def model_config_from_dict(data: dict[str, Any]) -> ModelConfig:
     """Rebuild a ModelConfig from a checkpoint's JSON (unknown keys refused, every field bounded).
 
-    A checkpoint without `lookback` was written before lookback existed: a plain LSTM.
+    A checkpoint without `lookback` was written before lookback existed: a plain LSTM; one
+    without `n_bar_index` before the form condition: no form table.
 
     Raises:
         ConfigError: unknown key, wrong type, or a value out of range (:data:`MODEL_LIMITS`).

@@ -34,7 +34,7 @@ class OneHotWindow:
     """
 
     streams: tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # pitch, duration, velocity (B, T, n_*)
-    conditions: torch.Tensor  # (B, T, 4) condition ids
+    conditions: torch.Tensor  # (B, T, C) condition ids (C = 4, or 5 with a form table)
     mask: torch.Tensor  # (B, T) bool: True on events
     candidates: torch.Tensor | None = None  # (B, T, L, 2) lookback candidates (lookback models)
 
@@ -85,7 +85,7 @@ class Discriminator(ConditionTables):
 
         Args:
             streams: pitch, duration, velocity one-hots (B, T, n_*), soft or hard.
-            conditions: (B, T, 4) condition ids at each onset.
+            conditions: (B, T, C >= 4) condition ids at each onset (5 read with a form table).
             mode, style: (B,) ids.
             mask: (B, T) bool, True on real events.
             noise_std: instance noise added to the one-hots (a stabiliser: real and

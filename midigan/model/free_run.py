@@ -4,7 +4,7 @@ Shared by the adversarial unroll (:mod:`midigan.model.unroll`, straight-through
 Gumbel-softmax steps that gradients pass through) and the sampler
 (:mod:`midigan.model.sampler`, fused hard-sampling steps). The loop owns what both
 must agree on: each piece's onset tick, moved by the durations it emits; the
-conditions at that onset (chord, position, bars remaining, meter); the durations
+conditions at that onset (chord, position, bars remaining, meter, bar index); the durations
 that still fit before the final barline; whether a piece has ended; and, for a
 lookback model, the history of what each piece has played, its candidates and
 repeat states. A step only chooses the next event from what the loop shows it.
@@ -28,7 +28,7 @@ TABLE_LIMIT = 1 << 22  # most (pieces x ticks) rows precomputed per lookup; beyo
 class Moment:
     """What a step sees of its pieces before choosing their next events."""
 
-    conditions: torch.Tensor  # (B, 4) condition ids at each onset, table offsets added
+    conditions: torch.Tensor  # (B, C) condition ids at each onset (C = 4, or 5 with form); offsets added
     fits: torch.Tensor  # (B, n_duration) bool: the durations that end by the final barline
     alive: torch.Tensor  # (B,) bool: the piece has not reached its final barline
     candidates: torch.Tensor | None = None  # (B, L, 2) lookback candidates (lookback models)
@@ -47,7 +47,8 @@ class Clock:
     Args:
         timeline: the pieces' barlines and chords.
         duration_ticks: (n_duration,) tick length of each duration id.
-        condition_offsets: (4,) added to the condition ids (rows of the step's fused table).
+        condition_offsets: (C,) added to the condition ids (rows of the step's fused table);
+            C = 4, or 5 for a model with a form table.
         tick: (B,) onset of each piece's next event.
         lags: a lookback model's lags; () = no lookback.
         history: what each piece has played by onset tick (lookback models).

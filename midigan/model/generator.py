@@ -42,7 +42,7 @@ class TeacherBatch(Protocol):
     pitch: torch.Tensor  # (B, T) target ids
     duration: torch.Tensor
     velocity: torch.Tensor
-    conditions: torch.Tensor  # (B, T, 4) ids at each onset
+    conditions: torch.Tensor  # (B, T, 5) ids at each onset (a model without form reads 4)
     prev: torch.Tensor  # (B, 3) the event before the window
     mode: torch.Tensor  # (B,)
     style: torch.Tensor
@@ -81,7 +81,7 @@ class Generator(ConditionTables):
         # Duration and velocity logits in one layer (its name is the checkpoints' tensor name).
         self.dv_head = nn.Linear(H, config.n_duration + config.n_velocity)
         self.register_buffer("duration_ticks", torch.tensor(list(duration_ticks)), persistent=False)
-        condition_sizes = [config.n_chord, config.n_position, config.n_bars_remaining, config.n_meter]
+        condition_sizes = [t.num_embeddings for t in self.condition_tables()]  # 4, or 5 with form
         offsets = torch.tensor([0, *condition_sizes[:-1]]).cumsum(0)
         self.register_buffer("condition_offsets", offsets, persistent=False)  # rows in a fused table
         # Lookback (midigan.model.lookback): per lag, the candidate's pitch and duration
@@ -163,13 +163,22 @@ class Generator(ConditionTables):
         x = self.event_embedding(*prev) + self.condition_embedding(conditions) + piece[:, None, :]
         if self.lookback_in is not None:
             assert lookback is not None, "this model looks back: pass the lookback ids"
-            x = x + self.lookback_in(lookback).sum(-2)
+            x = x + self._lookback_rows(lookback)
         if self.noise_in is not None:
             if step_noise is None:
                 shape = (*x.shape[:2], self.config.step_noise)
                 step_noise = torch.randn(shape, device=x.device, dtype=x.dtype)
             x = x + self.noise_in(step_noise)
         return self.drop(x)
+
+    def _lookback_rows(self, lookback: torch.Tensor) -> torch.Tensor:
+        """(..., 3L) lookback ids -> (..., E), the sum of their rows. In training mode one bag
+        sum per event, which never builds the (..., 3L, E) lookups forward or back (an MLE
+        step ~4% faster on the CPU; equal to float rounding); eval mode keeps the lookups."""
+        if not self.training:
+            return self.lookback_in(lookback).sum(-2)
+        rows = F.embedding_bag(lookback.reshape(-1, lookback.shape[-1]), self.lookback_in.weight, mode="sum")
+        return rows.view(*lookback.shape[:-1], rows.shape[-1])
 
     # ------------------------------------------------------------------ heads
     def heads(
@@ -191,12 +200,23 @@ class Generator(ConditionTables):
 
     def pitch_logits(self, hidden: torch.Tensor, candidates: torch.Tensor | None = None) -> torch.Tensor:
         """(..., n_pitch) pitch logits, with each lag's copy bonus on its candidate pitch."""
-        logits = self.pitch_head(hidden)
         if self.lookback_in is None:
-            return logits
+            return self.pitch_head(hidden)
         assert candidates is not None, "this model looks back: pass the candidates"
+        logits, copy = self._linears(hidden, self.pitch_head, self.copy_pitch)
         cand_pitch = self._candidate_one_hot(candidates[..., 0], self.config.n_pitch, hidden.dtype)
-        return logits + (self.copy_pitch(hidden)[..., None, :] @ cand_pitch).squeeze(-2)
+        return logits + (copy[..., None, :] @ cand_pitch).squeeze(-2)
+
+    def _linears(self, x: torch.Tensor, *layers: nn.Linear) -> list[torch.Tensor]:
+        """Each layer applied to `x`. In training mode over whole windows (B, T, H) as one
+        product with the weights stacked: `x` is read once, forward and back, instead of once
+        per head (2-3% of an MLE step on the CPU). Equal to float rounding; eval mode
+        (sampling, scoring, validation) and single steps keep the separate products."""
+        if not self.training or x.dim() < 3:
+            return [layer(x) for layer in layers]
+        weight = torch.cat([layer.weight for layer in layers])
+        bias = torch.cat([layer.bias for layer in layers])
+        return list(F.linear(x, weight, bias).split([layer.out_features for layer in layers], -1))
 
     def duration_velocity_logits(
         self, hidden: torch.Tensor, pitch: torch.Tensor, candidates: torch.Tensor | None = None
@@ -204,20 +224,22 @@ class Generator(ConditionTables):
         """Duration and velocity logits given the chosen pitch (ids or soft one-hots)."""
         cfg = self.config
         chosen = pitch @ self.pitch_out.weight if pitch.is_floating_point() else self.pitch_out(pitch)
-        both = self.dv_head(hidden + chosen)
+        mixed = hidden + chosen
+        if self.lookback_in is None:
+            both = self.dv_head(mixed)
+            return both[..., : cfg.n_duration], both[..., cfg.n_duration :]
+        both, weights = self._linears(mixed, self.dv_head, self.copy_duration)  # weights (..., 2L)
         duration_logits = both[..., : cfg.n_duration]
-        if self.lookback_in is not None:
-            assert candidates is not None, "this model looks back: pass the candidates"
-            n_lags = len(cfg.lookback)
-            if pitch.is_floating_point():  # differentiable: the soft pitch's mass on the candidate
-                cand_pitch = self._candidate_one_hot(candidates[..., 0], cfg.n_pitch, hidden.dtype)
-                same = (cand_pitch * pitch[..., None, :]).sum(-1)  # (..., L)
-            else:
-                same = (candidates[..., 0] == pitch[..., None]).to(hidden.dtype)
-            weights = self.copy_duration(hidden + chosen)  # (..., 2L)
-            weights = weights[..., :n_lags] + weights[..., n_lags:] * same
-            cand_duration = self._candidate_one_hot(candidates[..., 1], cfg.n_duration, hidden.dtype)
-            duration_logits = duration_logits + (weights[..., None, :] @ cand_duration).squeeze(-2)
+        assert candidates is not None, "this model looks back: pass the candidates"
+        n_lags = len(cfg.lookback)
+        if pitch.is_floating_point():  # differentiable: the soft pitch's mass on the candidate
+            cand_pitch = self._candidate_one_hot(candidates[..., 0], cfg.n_pitch, hidden.dtype)
+            same = (cand_pitch * pitch[..., None, :]).sum(-1)  # (..., L)
+        else:
+            same = (candidates[..., 0] == pitch[..., None]).to(hidden.dtype)
+        weights = weights[..., :n_lags] + weights[..., n_lags:] * same
+        cand_duration = self._candidate_one_hot(candidates[..., 1], cfg.n_duration, hidden.dtype)
+        duration_logits = duration_logits + (weights[..., None, :] @ cand_duration).squeeze(-2)
         return duration_logits, both[..., cfg.n_duration :]
 
     @staticmethod
@@ -241,7 +263,9 @@ class Generator(ConditionTables):
             Logits (B, T, n_pitch), (B, T, n_duration), (B, T, n_velocity).
         """
         B, T = batch.pitch.shape
-        assert batch.conditions.shape == (B, T, 4), "conditions must be (B, T, 4)"
+        assert batch.conditions.shape[:2] == (B, T) and batch.conditions.shape[2] >= self.n_conditions, (
+            f"conditions must be (B, T, {self.n_conditions}) or wider"
+        )
         if z is None:
             z = self.sample_z(B)
         piece = self.piece_embedding(batch.mode, batch.style, z)
@@ -322,6 +346,8 @@ def parameter_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
         "mode_in.weight": (config.n_mode, E),
         "style_in.weight": (config.n_style, E),
     }
+    if config.n_bar_index:
+        shapes["bar_in.weight"] = (config.n_bar_index, E)
     if config.z_dim:
         shapes["z_in.weight"] = (E, config.z_dim)
     if config.step_noise:

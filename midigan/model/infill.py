@@ -110,7 +110,7 @@ def masked_generate(
     with torch.inference_mode(), _threads_for(batch, torch.device(device)):
         stepper = bundle.stepper(temperature)
         clock = _StopClock.at_start(
-            timeline, stepper.duration_ticks, stepper.offsets[3:7], stepper.lookback, stepper.none_ids
+            timeline, stepper.duration_ticks, stepper.condition_offsets, stepper.lookback, stepper.none_ids
         )
         clock.stop = torch.from_numpy(infill.stop.astype(np.int64)).to(device)
         step = _MaskedStep(stepper, request, temperature, rng, z, timeline.longest())

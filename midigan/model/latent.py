@@ -91,7 +91,7 @@ def generate_with_latents(
         stepper = bundle.stepper(temperature)
         timeline = request.timeline.to(device)
         clock = Clock.at_start(
-            timeline, stepper.duration_ticks, stepper.offsets[3:7], stepper.lookback, stepper.none_ids
+            timeline, stepper.duration_ticks, stepper.condition_offsets, stepper.lookback, stepper.none_ids
         )
         step = _GivenNoiseStep(stepper, request, temperature, None, z, timeline.longest())
         assert u.shape[0] >= step.max_steps, "the latents hold too few steps of noise"

@@ -25,6 +25,7 @@ from midigan.errors import ConfigError
 from midigan.model.checkpoint import ModelBundle
 from midigan.model.conditioning import Timeline
 from midigan.model.free_run import Clock, Moment, run_free
+from midigan.model.fused_loop import run_fused_loop
 from midigan.model.generator import Generator
 from midigan.model.stepper import FusedStepper
 from midigan.music.theory import scale_pitch_classes
@@ -36,6 +37,9 @@ from midigan.representations.streams import REST, NoteStreams, PieceTimeline
 _NOISE_BLOCK = 64  # steps of Gumbel noise drawn at once
 _CHECK_EVERY = 8  # steps between "have all pieces ended?" checks (a host sync on CUDA)
 _SMALL_BATCH = 16  # CPU batches up to this size sample on one thread
+SCRIPTED_LOOP = True
+"""Sample on the CPU through the TorchScript loop (:mod:`midigan.model.fused_loop`): the same
+numbers as the step-by-step loop, without Python per event. False runs the step-by-step loop."""
 
 Randomness = torch.Generator | list[torch.Generator] | None
 """One generator for the whole batch, or one per piece (each piece then draws exactly the
@@ -132,11 +136,24 @@ def _run(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The free-running loop with the fused step. Returns ids (T, B, 3) and their ticks (T, B)."""
     timeline = request.timeline.to(stepper.device)
-    clock = Clock.at_start(
-        timeline, stepper.duration_ticks, stepper.offsets[3:7], stepper.lookback, stepper.none_ids
-    )
     step = _FusedStep(stepper, request, temperature, rng, z, timeline.longest())
-    steps = run_free(clock, step, step.max_steps, check_every=_CHECK_EVERY)
+    steps = None
+    if SCRIPTED_LOOP and stepper.device.type == "cpu":
+        steps = run_fused_loop(
+            stepper,
+            timeline,
+            [step.piece_bias, step.pitch_bias, step.prev],
+            step.noise_block,
+            (step.forced, step.forced_len, step.forced_steps) if step.forced_steps else None,
+            step.records,
+            step.max_steps,
+            _CHECK_EVERY,
+        )
+    if steps is None:
+        clock = Clock.at_start(
+            timeline, stepper.duration_ticks, stepper.condition_offsets, stepper.lookback, stepper.none_ids
+        )
+        steps = run_free(clock, step, step.max_steps, check_every=_CHECK_EVERY)
     ids = step.records[:steps].cpu().numpy()
     return ids, stepper.duration_ticks.cpu().numpy()[ids[..., 1]]
 
@@ -211,6 +228,12 @@ class _FusedStep:
             u = _draw(torch.rand, self.rng, batch, (_NOISE_BLOCK, width), 1, self.stepper.device)
             self.noise = -torch.log(-torch.log(u.clamp_(1e-10, 1.0 - 1e-7)))
         return self.noise[t % _NOISE_BLOCK]
+
+    def noise_block(self, t: int) -> torch.Tensor | None:
+        """(64, B, width) Gumbel noise of steps `t .. t + 63` (`t` a multiple of 64), drawn as
+        the step-by-step loop draws it; None when greedy."""
+        self._gumbel_noise(t)
+        return None if self.greedy else self.noise
 
     def _step_noise(self) -> torch.Tensor | None:
         """(B, step_noise) fresh noise for a model that takes it."""

@@ -46,20 +46,14 @@ class FusedStepper:
         order = _gate_order(H, self.device)
         scale = 1.0 / temperature if temperature > 0 else 1.0
         with torch.no_grad():
-            tables = [
-                g.pitch_in,
-                g.duration_in,
-                g.velocity_in,
-                g.chord_in,
-                g.position_in,
-                g.bars_in,
-                g.meter_in,
-            ]
+            # Previous event (3), conditions (4, or 5 with the form table), then lookback.
+            tables = [g.pitch_in, g.duration_in, g.velocity_in, *g.condition_tables()]
+            self.n_inputs = len(tables)  # ids per step before the lookback rows: 7 or 8
             if g.lookback_in is not None:
                 tables.append(g.lookback_in)
             sizes = [t.num_embeddings for t in tables]
             offsets = torch.tensor([0, *sizes[:-1]]).cumsum(0)
-            self.offsets = offsets.to(self.device)  # (7 or 8,) where each feature's rows start
+            self.offsets = offsets.to(self.device)  # where each feature's rows start
             w_ih0 = g.lstm.weight_ih_l0[order]  # (4H, E)
             self.fused0 = torch.cat([t.weight for t in tables]) @ w_ih0.T  # (N, 4H)
             self.bias0 = g.lstm.bias_ih_l0[order] + g.lstm.bias_hh_l0[order]
@@ -85,7 +79,7 @@ class FusedStepper:
             self.lookback = tuple(cfg.lookback)
             if self.lookback:
                 # Rows of each lag's candidate and state in the fused table (offsets added).
-                self.lookback_rows = g.lookback_offsets + self.offsets[7]
+                self.lookback_rows = g.lookback_offsets + self.offsets[self.n_inputs]
                 self.copy_pitch_wT = (g.copy_pitch.weight.T * scale).contiguous()  # (H, L)
                 self.copy_pitch_b = g.copy_pitch.bias * scale
                 self.copy_duration_wT = (g.copy_duration.weight.T * scale).contiguous()  # (H, 2L)
@@ -94,6 +88,11 @@ class FusedStepper:
         self.duration_ticks = g.duration_ticks
         self.bos = g.bos
         self.none_ids = g.none_ids
+
+    @property
+    def condition_offsets(self) -> torch.Tensor:
+        """(4 or 5,) where each condition's rows start in the fused table."""
+        return self.offsets[3 : self.n_inputs]
 
     def piece_bias(self, mode: torch.Tensor, style: torch.Tensor, z: torch.Tensor | None) -> torch.Tensor:
         """(B, 4H) layer-0 gate bias of each piece: biases + mode + style + z."""
@@ -117,9 +116,10 @@ class FusedStepper:
         """One LSTM step.
 
         Args:
-            ids: (B, 7) row ids into the fused table (previous pitch, duration,
-                velocity, chord, position, bars remaining, meter; offsets added),
-                then for a lookback model the (B, 3L) of :meth:`lookback_ids`.
+            ids: (B, 7 or 8) row ids into the fused table (previous pitch, duration,
+                velocity, chord, position, bars remaining, meter, and bar index for a
+                model with a form table; offsets added), then for a lookback model the
+                (B, 3L) of :meth:`lookback_ids`.
             piece_bias: (B, 4H) from :meth:`piece_bias`.
             state: per layer `(h, c)`.
             step_noise: (B, step_noise) when the model uses per-step noise.

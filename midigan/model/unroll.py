@@ -104,7 +104,9 @@ class _GumbelStep:
     ) -> None:
         g, cfg = generator, generator.config
         self.generator, self.piece, self.state, self.tau = g, piece, state, tau
-        # Fused tables: one matmul embeds the three one-hots, one embedding_bag sums the four conditions.
+        # Fused tables: one matmul embeds the three one-hots, one embedding_bag sums the
+        # conditions (4, or 5 with form) and, for a lookback model, the 3L lookback rows
+        # (one op forward and back per step instead of a lookup, a sum and an add).
         self.event_table = torch.cat(
             (
                 g.pitch_in.weight[: cfg.n_pitch],
@@ -113,16 +115,21 @@ class _GumbelStep:
             )
         )
         self.condition_table = g.condition_table()
+        if g.lookback_in is not None:
+            self.lookback_rows = g.lookback_offsets + self.condition_table.shape[0]
+            self.condition_table = torch.cat((self.condition_table, g.lookback_in.weight))
         self.event = g.event_embedding(last[:, 0], last[:, 1], last[:, 2])  # (B, E)
         self.emitted: list[tuple[torch.Tensor, ...]] = []
         self.offered: list[torch.Tensor] = []
 
     def __call__(self, t: int, now: Moment) -> tuple[torch.Tensor, torch.Tensor]:
         g, tau = self.generator, self.tau
-        x = self.event + F.embedding_bag(now.conditions, self.condition_table, mode="sum") + self.piece
+        ids = now.conditions
         if now.candidates is not None and now.repeat_states is not None:
-            x = x + g.lookback_in(g.lookback_ids(now.candidates, now.repeat_states)).sum(-2)
+            lookback = torch.cat((now.candidates, now.repeat_states[..., None]), -1).flatten(1)
+            ids = torch.cat((ids, lookback + self.lookback_rows), 1)
             self.offered.append(now.candidates)
+        x = self.event + F.embedding_bag(ids, self.condition_table, mode="sum") + self.piece
         if g.noise_in is not None:
             noise = torch.randn(x.shape[0], g.config.step_noise, device=x.device, dtype=x.dtype)
             x = x + g.noise_in(noise)

@@ -121,6 +121,7 @@ class Conditions:
             position=no_events,
             bars_remaining=no_events,
             meter=no_events,
+            bar_index=no_events,
             mode=mode_id(mode),
             style=style_id(self.style),
             shift=shift_to_c(tonic),

@@ -31,13 +31,14 @@ names "Track <i>".
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from midigan.errors import TokenGrammarError
 from midigan.music.score import ChordLabel, KeySignature, Meter, Note, Score, Tempo, Track
+from midigan.representations.event_encoder import Encoder, PieceArrays
 from midigan.representations.event_vocab import (
     BAR,
     BOS,
@@ -58,7 +59,7 @@ from midigan.representations.event_vocab import (
     EventConfig,
     TokenVocab,
 )
-from midigan.representations.ids import chord_from_id, chord_id
+from midigan.representations.ids import chord_from_id
 
 __all__ = ["EventConfig", "EventTokens", "TokenVocab"]
 
@@ -122,8 +123,34 @@ class EventTokens:
                 tracks, a bar longer than `max_position`, an unknown meter).
         """
         vocab = vocab or default_vocab()
-        ids = _Encoder(score, vocab).encode()
+        ids = Encoder(PieceArrays.from_score(score, vocab), vocab).encode()
         return cls(ids, vocab, [t.name for t in score.tracks], score.title)
+
+    @classmethod
+    def from_midi(
+        cls,
+        path: str | Path,
+        vocab: TokenVocab | None = None,
+        *,
+        max_ticks: int | None = None,
+        max_notes: int | None = None,
+    ) -> EventTokens:
+        """Tokenize a MIDI file: ``from_score(read_midi(path))``, the same ids, without `Note` objects.
+
+        The reader's arrays (:func:`~midigan.io.midi.read_midi_arrays`) go to the encoder in
+        bulk, which makes tokenizing a corpus several times faster. Quantization is not
+        warned about (as :func:`~midigan.io.midi.read_midi_report`).
+
+        Raises:
+            MidiReadError: as :func:`~midigan.io.midi.read_midi` (the same checks and limits).
+            TokenGrammarError: as :meth:`from_score`.
+        """
+        from midigan.io.midi import read_midi_arrays  # here: mido and symusic load only for reading
+
+        vocab = vocab or default_vocab()
+        piece, _ = read_midi_arrays(path, max_ticks=max_ticks, max_notes=max_notes, measure=False)
+        ids = Encoder(PieceArrays.from_arrays(piece, vocab), vocab).encode()
+        return cls(ids, vocab, list(piece.names), piece.title)
 
     def to_score(self) -> Score:
         """Decode, checking the grammar token by token.
@@ -133,157 +160,6 @@ class EventTokens:
                 and what was expected there.
         """
         return _Decoder(self.ids, self.vocab, self.track_names, self.title).decode()
-
-
-# ------------------------------------------------------------------ encoder
-class _Encoder:
-    """Builds the whole sequence with array sorts: one row per token, keyed by
-    (tick, class, order, slot), then a single lexsort. No per-token Python loop."""
-
-    # Classes at one tick, in sequence order.
-    CUT, BAR_CLS, METER_CLS, POS_CLS, TEMPO_CLS, KEY_CLS, CHORD_CLS, NOTE_CLS = range(-1, 7)
-
-    def __init__(self, score: Score, vocab: TokenVocab) -> None:
-        self.score, self.vocab, self.base = score, vocab, vocab.base
-        self.rows: list[tuple[np.ndarray, ...]] = []  # (tick, class, order, slot, id)
-
-    def add(self, tick: object, cls: int, ids: object, order: object = 0, slot: object = 0) -> None:
-        tick = np.atleast_1d(np.asarray(tick, dtype=np.int64))
-        n = len(tick)
-        self.rows.append(
-            (
-                tick,
-                np.full(n, cls, dtype=np.int64),
-                np.broadcast_to(np.asarray(order, dtype=np.int64), (n,)),
-                np.broadcast_to(np.asarray(slot, dtype=np.int64), (n,)),
-                np.broadcast_to(np.asarray(ids, dtype=np.int64), (n,)),
-            )
-        )
-
-    def encode(self) -> np.ndarray:
-        score, vocab = self.score, self.vocab
-        if len(score.tracks) > vocab.config.max_tracks:
-            raise TokenGrammarError(
-                f"score has {len(score.tracks)} tracks; the token vocabulary holds "
-                f"{vocab.config.max_tracks} (raise EventConfig.max_tracks)"
-            )
-        self.end = score.end
-        self.starts = np.asarray(score.bar_starts(), dtype=np.int64)
-        header = [vocab.base[BOS]]
-        for index, track in enumerate(score.tracks):
-            header += [self.base[TRACK] + index, self.base[PROGRAM] + min(max(track.program, 0), 127)]
-            header += [self.base[DRUM]] if track.is_drum else []
-        event_ticks = [self._notes()]
-        if len(self.starts) > 1:
-            self._bars()
-            event_ticks += [self._tempos(), self._keys(), self._chords()]
-        ticks = np.unique(np.concatenate(event_ticks))
-        if len(ticks):
-            self.add(ticks, self.POS_CLS, self.base[POSITION] + self._positions(ticks))
-        body = np.zeros(0, dtype=np.int64)
-        if self.rows:
-            tick, cls, order, slot, ids = (np.concatenate(column) for column in zip(*self.rows, strict=True))
-            body = ids[np.lexsort((slot, order, cls, tick))]
-        return np.concatenate([header, body, [vocab.base[EOS]]]).astype(np.int32)
-
-    def _positions(self, ticks: np.ndarray) -> np.ndarray:
-        bars = np.searchsorted(self.starts, ticks, side="right") - 1
-        positions = ticks - self.starts[bars]
-        if len(positions) and positions.max() >= self.vocab.config.max_position:
-            raise TokenGrammarError(
-                f"a bar of {int(positions.max()) + 1}+ ticks exceeds the token vocabulary's "
-                f"{self.vocab.config.max_position} positions (raise EventConfig.max_position)"
-            )
-        return positions
-
-    def _inside(self, ticks: np.ndarray) -> np.ndarray:
-        return (ticks >= 0) & (ticks < self.end)
-
-    def _bars(self) -> None:
-        starts, end = self.starts[:-1], self.end
-        self.add(starts, self.BAR_CLS, self.base[BAR], order=np.arange(len(starts)))
-        meters = sorted(self.score.meters or [Meter(0, 4, 4)], key=lambda m: m.tick)
-        at_tick = {m.tick: m for m in meters}  # the last of several at one tick wins
-        at_tick.setdefault(0, meters[0])
-        natural = []
-        current = meters[0]
-        for b, start in enumerate(starts.tolist()):
-            meter = at_tick.get(start)
-            if meter is not None:
-                current = meter
-                key = (meter.numerator, meter.denominator)
-                if key not in self.vocab.meter_index:
-                    raise TokenGrammarError(f"meter {meter.name} has no token (numerator 1-32, d = 1..32)")
-                self.add(start, self.METER_CLS, self.base[METER] + self.vocab.meter_index[key], order=b)
-            natural.append(current.bar_ticks)
-        stops = np.minimum(self.starts[1:], end)
-        lengths = stops - starts
-        cut = lengths != np.asarray(natural)
-        if cut.any() and lengths[cut].max() >= self.vocab.config.max_position:
-            raise TokenGrammarError(
-                f"a bar of {int(lengths[cut].max())} ticks exceeds the token vocabulary's "
-                f"{self.vocab.config.max_position} positions (raise EventConfig.max_position)"
-            )
-        self.add(stops[cut], self.CUT, self.base[POSITION] + lengths[cut])
-
-    def _tempos(self) -> np.ndarray:
-        config = self.vocab.config
-        tempos = self.score.tempos
-        ticks = np.asarray([t.tick for t in tempos], dtype=np.int64)
-        qpm = np.rint(np.asarray([t.qpm for t in tempos], dtype=np.float64)).astype(np.int64)
-        if len(qpm) and (qpm.min() < config.min_qpm or qpm.max() > config.max_qpm):
-            warnings.warn(f"tempo clipped to {config.min_qpm}-{config.max_qpm} qpm for tokens", stacklevel=4)
-        keep = self._inside(ticks)
-        ticks, qpm = ticks[keep], np.clip(qpm[keep], config.min_qpm, config.max_qpm)
-        self.add(ticks, self.TEMPO_CLS, self.base[TEMPO] + qpm - config.min_qpm, order=np.arange(len(ticks)))
-        return ticks
-
-    def _keys(self) -> np.ndarray:
-        ticks = np.asarray([k.tick for k in self.score.keys], dtype=np.int64)
-        index = np.asarray([k.tonic % 12 + 12 * (k.mode == "minor") for k in self.score.keys], dtype=np.int64)
-        keep = self._inside(ticks)
-        self.add(ticks[keep], self.KEY_CLS, self.base[KEY] + index[keep], order=np.arange(int(keep.sum())))
-        return ticks[keep]
-
-    def _chords(self) -> np.ndarray:
-        chords = self.score.chords
-        ticks = np.asarray([c.tick for c in chords], dtype=np.int64)
-        index = np.asarray([chord_id(c.root, c.quality) for c in chords], dtype=np.int64)
-        keep = self._inside(ticks)
-        self.add(
-            ticks[keep], self.CHORD_CLS, self.base[CHORD] + index[keep], order=np.arange(int(keep.sum()))
-        )
-        return ticks[keep]
-
-    def _notes(self) -> np.ndarray:
-        rows = [
-            (n.onset, index, n.pitch, n.duration, n.velocity)
-            for index, track in enumerate(self.score.tracks)
-            for n in track.notes
-        ]
-        if not rows:
-            return np.zeros(0, dtype=np.int64)
-        onset, track, pitch, duration, velocity = np.asarray(rows, dtype=np.int64).T
-        keep = self._inside(onset)
-        if not keep.all():
-            warnings.warn(f"{int((~keep).sum())} notes start outside the piece; dropped", stacklevel=4)
-        order = np.lexsort((velocity, duration, pitch, track, onset))
-        order = order[keep[order]]
-        onset, track, pitch, duration, velocity = (
-            a[order] for a in (onset, track, pitch, duration, velocity)
-        )
-        limit = self.vocab.config.max_duration
-        if len(duration) and duration.max() > limit:
-            warnings.warn(f"notes longer than {limit} ticks clipped to {limit} for tokens", stacklevel=4)
-        rank = np.arange(len(onset))
-        switch = np.ones(len(onset), dtype=bool)
-        switch[1:] = track[1:] != track[:-1]
-        base = self.base
-        self.add(onset[switch], self.NOTE_CLS, base[TRACK] + track[switch], order=rank[switch], slot=0)
-        self.add(onset, self.NOTE_CLS, base[PITCH] + np.clip(pitch, 0, 127), order=rank, slot=1)
-        self.add(onset, self.NOTE_CLS, base[DURATION] + np.clip(duration, 1, limit) - 1, order=rank, slot=2)
-        self.add(onset, self.NOTE_CLS, base[VELOCITY] + np.clip(velocity, 1, 127) - 1, order=rank, slot=3)
-        return onset
 
 
 # ------------------------------------------------------------------ decoder

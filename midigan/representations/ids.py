@@ -1,9 +1,9 @@
 """The id spaces the model is conditioned on: chords, meters, modes, styles, positions.
 
 The model sees, per event, the chord at the onset, the position in the bar, the bars
-remaining and the meter, and per piece the mode and the style. Their ids are defined
-once here, so the data pipeline, the sampler, the token vocabulary and the evaluation
-agree on them.
+remaining, the meter and (models with a form table) the bar index, and per piece the mode
+and the style. Their ids are defined once here, so the data pipeline, the sampler, the
+token vocabulary and the evaluation agree on them.
 """
 
 from __future__ import annotations
@@ -31,6 +31,16 @@ MAX_POSITION = 96
 
 MAX_BARS_REMAINING = 32
 """Bars-remaining ids are clipped to 1..32: beyond 32 bars the cadence is far away anyway."""
+
+MAX_BAR_INDEX = 32
+"""Bar-index ids 0..31: the bar holding the onset, counted from the piece's first barline (the
+form condition: where a phrase or part starts). Later bars share id 31: parts of the tunes
+the model learns from span 4-16 bars, so bar 32 on is a repeat or a coda.
+
+A pickup counts: it is stored padded to a whole bar 0 (:mod:`midigan.music.score`), so its
+tune's first full bar is bar 1. Most corpus tunes open with one (68-90% per style), so the
+count from the first barline puts most phrase starts on 1, 5, 9, ...; a request (no pickup
+known) is counted the same way, which keeps sampling in the training distribution."""
 
 MODES = ("major", "minor")
 """Mode names in id order."""

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from midigan.errors import ConfigError
-from midigan.representations.ids import MAX_BARS_REMAINING, MAX_POSITION
+from midigan.representations.ids import MAX_BAR_INDEX, MAX_BARS_REMAINING, MAX_POSITION
 from midigan.representations.streams import REST, NoteStreams, StreamsTemplate, condition_track
 
 STREAM_FORMAT = "midigan.StreamVocab"
@@ -165,7 +165,8 @@ class StreamVocab:
         Returns:
             `pitch`, `duration`, `velocity`, `chord`, `position` (clipped to
             MAX_POSITION - 1), `bars_remaining` (clipped to 1..MAX_BARS_REMAINING),
-            `meter`: `(N',)` int64 arrays, N' >= N after splitting; `mode`, `style`: ints.
+            `meter`, `bar_index` (clipped to MAX_BAR_INDEX - 1): `(N',)` int64 arrays,
+            N' >= N after splitting; `mode`, `style`: ints.
         """
         pitch, duration, velocity = self.split(streams)
         conditions = condition_track(duration, streams)
@@ -183,6 +184,7 @@ class StreamVocab:
             "position": np.clip(conditions["position"], 0, MAX_POSITION - 1).astype(np.int64),
             "bars_remaining": np.clip(conditions["bars_remaining"], 1, MAX_BARS_REMAINING).astype(np.int64),
             "meter": conditions["meter"].astype(np.int64),
+            "bar_index": np.clip(conditions["bar_index"], 0, MAX_BAR_INDEX - 1).astype(np.int64),
             "mode": int(streams.mode),
             "style": int(streams.style),
         }

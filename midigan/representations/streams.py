@@ -3,7 +3,7 @@
 A melody becomes a sequence of events that tile the piece from tick 0 to the last
 barline with no gaps: rests are events too. Each event has three streams the model
 predicts (pitch or rest, duration, velocity) and the conditions it is given (chord at
-the onset, position in the bar, bars remaining, meter). The conditions are a pure
+the onset, position in the bar, bars remaining, meter, bar index). The conditions are a pure
 function of the durations and the piece's *timeline* — its barlines, the meter of each
 bar and its chord changes — (:func:`condition_track`): the sampler mirrors that function
 in torch, so a generated melody is conditioned on its own timeline exactly as a training
@@ -94,6 +94,7 @@ class PieceTimeline:
             "bars_remaining": np.maximum(n_bars - bar, 1).astype(np.int16),
             "chord": chord.astype(np.int16),
             "meter": np.asarray(meter, dtype=np.int16),
+            "bar_index": bar.astype(np.int16),
         }
 
 
@@ -104,7 +105,8 @@ def condition_track(durations: np.ndarray, template: StreamsTemplate) -> dict[st
     running sum of durations from tick 0; each event gets the bar holding its onset
     (events past the last barline count as in the last bar), the position from
     that barline, the bars remaining including the current one (>= 1), that bar's
-    meter id, and the chord id at the onset, transposed to C (by the requested
+    meter id, the bar's index from the first barline (0-based; a pickup is stored padded
+    to a whole bar, so it is bar 0), and the chord id at the onset, transposed to C (by the requested
     key's shift for a Conditions, by the streams' own `shift` for a NoteStreams).
 
     Args:
@@ -112,7 +114,7 @@ def condition_track(durations: np.ndarray, template: StreamsTemplate) -> dict[st
         template: the request (or a melody) whose timeline to follow.
 
     Returns:
-        Arrays `onset` (int32), `position`, `bars_remaining`, `chord`, `meter` (int16),
+        Arrays `onset` (int32), `position`, `bars_remaining`, `chord`, `meter`, `bar_index` (int16),
         raw, not clipped to the model's id ranges.
     """
     return PieceTimeline.of(template).condition_track(durations)
@@ -132,6 +134,7 @@ class NoteStreams:
         position: `(N,)` int16 ticks from the barline of the bar holding the onset.
         bars_remaining: `(N,)` int16 bars left including the current one (>= 1).
         meter: `(N,)` int16 meter id at the onset.
+        bar_index: `(N,)` int16 index of the bar holding the onset (0 = the first bar).
         mode, style: ids (:func:`~midigan.representations.ids.mode_id`, `style_id`).
         shift: semitones added to reach tonic C (undo with `-shift`).
         bar_count: number of bars tiled.
@@ -148,6 +151,7 @@ class NoteStreams:
     position: np.ndarray
     bars_remaining: np.ndarray
     meter: np.ndarray
+    bar_index: np.ndarray
     mode: int
     style: int
     shift: int

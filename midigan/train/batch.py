@@ -25,7 +25,7 @@ class Batch:
     pitch: torch.Tensor  # (B, T) target ids
     duration: torch.Tensor  # (B, T)
     velocity: torch.Tensor  # (B, T)
-    conditions: torch.Tensor  # (B, T, 4) chord, position, bars remaining, meter ids at each onset
+    conditions: torch.Tensor  # (B, T, 5) chord, position, bars remaining, meter, bar index ids
     mask: torch.Tensor  # (B, T) bool: True on real events
     prev: torch.Tensor  # (B, 3) ids of the event before the window (begin-of-piece ids at a start)
     mode: torch.Tensor  # (B,)

@@ -1,7 +1,7 @@
 """Typed run configuration, read from TOML, and the options of one training run.
 
 One frozen dataclass per section (`[model]`, `[discriminator]`, `[data]`, `[mle]`,
-`[gan]`, `[train]`, `[sampling]`), all gathered in :class:`RunConfig`. Unknown
+`[gan]`, `[train]`, `[sampling]`, `[harmony]`), all gathered in :class:`RunConfig`. Unknown
 sections or keys and values of the wrong type are a :class:`~midigan.errors.ConfigError`,
 so a typo in a config file fails before an hour of training rather than silently
 using a default. Presets ship in ``midigan/train/presets/*.toml``; ``--config tiny``
@@ -21,6 +21,7 @@ from typing import Any, get_type_hints
 from midigan.corpus.manifest import format_split, parse_split
 from midigan.errors import ConfigError
 from midigan.model.config import DiscriminatorConfig, ModelConfig, check_model_config, overlay_section
+from midigan.representations.ids import MAX_BAR_INDEX
 
 PRESETS_DIR = Path(__file__).with_name("presets")
 
@@ -100,16 +101,31 @@ class SamplingConfig:
 
 
 @dataclass(frozen=True)
+class HarmonyTrainConfig:
+    """The chord-progression model trained beside the generator (:mod:`midigan.train.harmony`)."""
+
+    epochs: int = 12  # 0 = no harmony model: compose then plays the hand-written progressions
+    embed: int = 64
+    hidden: int = 128
+    lr: float = 3e-3
+    batch_size: int = 64  # pieces per step
+    temperature: float = 1.0  # its sampling temperature, saved in harmony.json
+    chord_dropout: float = 0.1  # share of generator training windows with every chord id 0 (chords="none")
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """Everything a training run needs, resolved and written next to its checkpoints."""
 
-    model: ModelConfig = field(default_factory=ModelConfig)
+    # New runs get the form table (bar index); `n_bar_index = 0` in [model] trains without it.
+    model: ModelConfig = field(default_factory=lambda: ModelConfig(n_bar_index=MAX_BAR_INDEX))
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
     data: DataConfig = field(default_factory=DataConfig)
     mle: MLEConfig = field(default_factory=MLEConfig)
     gan: GANConfig = field(default_factory=GANConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    harmony: HarmonyTrainConfig = field(default_factory=HarmonyTrainConfig)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         return asdict(self)
@@ -185,6 +201,13 @@ def validate_config(config: RunConfig) -> None:
         ("train.validate_every", config.train.validate_every >= 1),
         ("train.precision", config.train.precision in ("auto", "fp32", "bf16", "fp16")),
         ("sampling.temperature", 0 < config.sampling.temperature <= 10),
+        ("harmony.epochs", config.harmony.epochs >= 0),
+        ("harmony.embed", 1 <= config.harmony.embed <= 4096),
+        ("harmony.hidden", 1 <= config.harmony.hidden <= 4096),
+        ("harmony.lr", config.harmony.lr > 0),
+        ("harmony.batch_size", config.harmony.batch_size >= 1),
+        ("harmony.temperature", 0 < config.harmony.temperature <= 10),
+        ("harmony.chord_dropout", 0.0 <= config.harmony.chord_dropout < 1.0),
     ]
     for name, ok in checks:
         if not ok:
@@ -332,6 +355,7 @@ class TrainOptions:
                 gan=replace(cfg.gan, epochs=max(cfg.gan.epochs, 1)),
                 data=replace(cfg.data, valid_pieces=min(cfg.data.valid_pieces, 8)),
                 train=replace(cfg.train, val_samples=min(cfg.train.val_samples, 2)),
+                harmony=replace(cfg.harmony, epochs=min(cfg.harmony.epochs, 1)),
             )
         fit = not (resume or dry_run) and epochs is None and max_steps is None  # else the user set it
         return cls(

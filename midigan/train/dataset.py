@@ -20,7 +20,7 @@ import json
 import logging
 import os
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -39,8 +39,8 @@ from midigan.train.config import DataConfig
 
 log = logging.getLogger(__name__)
 
-TOKENIZER_VERSION = 1  # bump when the cached arrays would change for the same files
-EVENT_COLUMNS = ("pitch", "duration", "velocity", "chord", "position", "bars_remaining", "meter")
+TOKENIZER_VERSION = 2  # bump when the cached arrays would change for the same files
+EVENT_COLUMNS = ("pitch", "duration", "velocity", "chord", "position", "bars_remaining", "meter", "bar_index")
 
 
 def fingerprint(entries: list[CorpusEntry], coverage: float) -> str:
@@ -71,7 +71,7 @@ class TokenizedCorpus:
     Attributes:
         vocab: fitted on the train split.
         fingerprint: of the files and settings that made it.
-        events: (N, 7) int64 ids, columns :data:`EVENT_COLUMNS`.
+        events: (N, 8) int64 ids, columns :data:`EVENT_COLUMNS`.
         onset: (N,) int64 tick of each event within its piece.
         offsets: (P + 1,) where each piece's events start in `events`.
         mode, style, split: (P,) ids (split: index into :data:`SPLITS`).
@@ -128,9 +128,16 @@ class TokenizedCorpus:
             cache[lags] = (candidates, states)
         return cache[lags]
 
-    def timeline(self, windows: list[Window]) -> Timeline:
-        """The batched timeline of the windows' pieces (the free-running loop follows it)."""
-        return Timeline.stack([self.timelines[w.piece] for w in windows])
+    def timeline(self, windows: list[Window], chordless: np.ndarray | None = None) -> Timeline:
+        """The batched timeline of the windows' pieces (the free-running loop follows it);
+        the rows `chordless` marks (:func:`chordless_rows`) lose their chords, as :func:`collate`'s do."""
+        rows = [self.timelines[w.piece] for w in windows]
+        if chordless is not None:
+            rows = [
+                replace(t, chord_ids=np.zeros_like(t.chord_ids)) if drop else t
+                for t, drop in zip(rows, chordless, strict=True)
+            ]
+        return Timeline.stack(rows)
 
     # ------------------------------------------------------------- storage
     def save(self, path: Path) -> Path:
@@ -388,12 +395,24 @@ def epoch_batches(
     return batches[rank::world][:per_rank]
 
 
+def chordless_rows(seed: int, step: int, size: int, share: float) -> np.ndarray | None:
+    """Which windows of the batch of global step `step` train without chords (chord dropout).
+
+    Drawn from `(seed, step)` alone, so a resumed run drops the same windows; None when
+    `share` is 0 (no draw at all: a run without dropout is the run it always was).
+    """
+    if share <= 0:
+        return None
+    return np.random.default_rng([seed, 0xC40D, step]).random(size) < share
+
+
 def collate(
     corpus: TokenizedCorpus,
     batch: list[Window],
     bos: tuple[int, int, int],
     lags: tuple[int, ...] = (),
     history: bool = False,
+    chordless: np.ndarray | None = None,
 ) -> Batch:
     """The tensors of a batch of windows (on the CPU).
 
@@ -402,10 +421,12 @@ def collate(
             (the previous event's states, 0 before a piece starts).
         history: also add each piece's whole melody by onset tick (the adversarial
             unroll of a lookback model reads its candidates from it).
+        chordless: (B,) bool: these windows get chord id 0 at every event (chord dropout,
+            so a request without chords is in the training distribution).
     """
     T = max(w.stop - w.start for w in batch)
     B = len(batch)
-    events = np.zeros((B, T, 7), dtype=np.int64)
+    events = np.zeros((B, T, len(EVENT_COLUMNS)), dtype=np.int64)
     mask = np.zeros((B, T), dtype=bool)
     prev = np.empty((B, 3), dtype=np.int64)
     for i, w in enumerate(batch):
@@ -414,6 +435,8 @@ def collate(
         mask[i, :n] = True
         first = w.start == corpus.offsets[w.piece]
         prev[i] = bos if first else corpus.events[w.start - 1, :3]
+    if chordless is not None:
+        events[chordless, :, 3] = 0
     pieces = np.array([w.piece for w in batch])
     tensors = torch.from_numpy(events)
     lookback = _lookback_columns(corpus, batch, T, lags, history) if lags else {}
@@ -421,7 +444,7 @@ def collate(
         pitch=tensors[..., 0],
         duration=tensors[..., 1],
         velocity=tensors[..., 2],
-        conditions=tensors[..., 3:7],
+        conditions=tensors[..., 3:],
         mask=torch.from_numpy(mask),
         prev=torch.from_numpy(prev),
         mode=torch.from_numpy(corpus.mode[pieces]),

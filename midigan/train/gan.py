@@ -86,23 +86,41 @@ def _pad_time(x: torch.Tensor, length: int) -> torch.Tensor:
 def judge(
     critic: nn.Module, real: OneHotWindow, fake: OneHotWindow, batch: Batch, noise_std: float
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Run the critic once over real and generated windows stacked on the batch axis.
+    """Run the critic over real and generated windows.
+
+    While the critic learns (its parameters require gradients) both go through it in one
+    pass, stacked on the batch axis. For the generator's update (critic frozen) the real
+    windows need no backward: they are judged without autograd and only the generated
+    ones carry a graph, which halves the critic's backward in that update.
 
     Returns:
         `(real_logits, fake_logits, real_features, fake_features)`.
     """
     T = fake.streams[0].shape[1]
+    width = fake.conditions.shape[-1]  # 4 for a model without a form table, which the real ones exceed
+    real_streams = tuple(_pad_time(r, T).to(f.dtype) for r, f in zip(real.streams, fake.streams, strict=True))
+    real_conditions, real_mask = _pad_time(real.conditions[..., :width], T), _pad_time(real.mask, T)
+    real_candidates = fake_candidates = None
+    if real.candidates is not None and fake.candidates is not None:
+        real_candidates, fake_candidates = _pad_time(real.candidates, T), fake.candidates
+    if not any(p.requires_grad for p in critic.parameters()):
+        with torch.no_grad():
+            real_logits, real_features = critic(
+                real_streams, real_conditions, batch.mode, batch.style, real_mask, noise_std, real_candidates
+            )
+        fake_logits, fake_features = critic(
+            fake.streams, fake.conditions, batch.mode, batch.style, fake.mask, noise_std, fake_candidates
+        )
+        return real_logits, fake_logits, real_features, fake_features
     B = real.mask.shape[0]
-    pitch, duration, velocity = (
-        torch.cat((_pad_time(r, T).to(f.dtype), f)) for r, f in zip(real.streams, fake.streams, strict=True)
-    )
-    conditions = torch.cat((_pad_time(real.conditions, T), fake.conditions))
-    mask = torch.cat((_pad_time(real.mask, T), fake.mask))
+    pitch, duration, velocity = (torch.cat((r, f)) for r, f in zip(real_streams, fake.streams, strict=True))
+    conditions = torch.cat((real_conditions, fake.conditions))
+    mask = torch.cat((real_mask, fake.mask))
     mode = torch.cat((batch.mode, batch.mode))
     style = torch.cat((batch.style, batch.style))
     candidates = None
-    if real.candidates is not None and fake.candidates is not None:
-        candidates = torch.cat((_pad_time(real.candidates, T), fake.candidates))
+    if real_candidates is not None and fake_candidates is not None:
+        candidates = torch.cat((real_candidates, fake_candidates))
     logits, features = critic(
         (pitch, duration, velocity), conditions, mode, style, mask, noise_std, candidates
     )

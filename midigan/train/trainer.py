@@ -47,6 +47,7 @@ from midigan.train.dataset import (
     RunData,
     TokenizedCorpus,
     Window,
+    chordless_rows,
     collate,
     epoch_batches,
     load_corpus,
@@ -60,6 +61,7 @@ from midigan.train.gan import (
     real_window,
     set_requires_grad,
 )
+from midigan.train.harmony import harmony_phase
 from midigan.train.meter import LossMeter
 from midigan.train.run_folder import LOG_FILE, PHASES, Position, clear_previous_run, read_resume_state
 from midigan.train.runtime import autocast_for, resolve_device
@@ -109,6 +111,7 @@ class Trainer:
         self._validated_at = -1
         self._saved_at = 0
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
+        self.harmony_files: dict[str, bytes] = {}  # harmony.safetensors + .json, saved in every checkpoint
 
     # ------------------------------------------------------------------ setup
     def _load_corpus(self) -> TokenizedCorpus:
@@ -184,6 +187,8 @@ class Trainer:
             }
         )
         self._report_data()
+        if self.info.is_main:  # the chord model is small: rank 0 trains it alone, before the generator
+            self.harmony_files = harmony_phase(self.corpus, self.config, self.options, self._log)
         try:
             if self.position.phase == "mle" and not self.position.phase_done:
                 self._phase("mle")
@@ -291,12 +296,17 @@ class Trainer:
         self, phase: str, windows_: list[Window], optimizers: dict, accum: LossMeter, progress: float
     ) -> None:
         lags = self.model_config.lookback
-        batch = collate(self.corpus, windows_, self.generator.bos, lags, history=phase != "mle")
+        drop = chordless_rows(
+            self.options.seed, self.position.step, len(windows_), self.config.harmony.chord_dropout
+        )
+        batch = collate(
+            self.corpus, windows_, self.generator.bos, lags, history=phase != "mle", chordless=drop
+        )
         batch = batch.to(self.device)
         if phase == "mle":
             self._mle_step(batch, optimizers["g"], accum)
         else:
-            timeline = self.corpus.timeline(windows_).to(self.device, non_blocking=True)
+            timeline = self.corpus.timeline(windows_, drop).to(self.device, non_blocking=True)
             self._gan_step(batch, timeline, optimizers, accum, progress)
 
     def _mle_step(self, batch: Batch, opt: torch.optim.Optimizer, accum: LossMeter) -> None:
@@ -479,6 +489,7 @@ class Trainer:
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         files = checkpoint_files(self.generator, self.corpus.vocab, meta, tensors, trainer_meta)
+        files.update(self.harmony_files)  # both phases' folders compose with the same chord model
         write_folder(self.out / phase, files)
 
     # ------------------------------------------------------------------ resume

@@ -1,0 +1,182 @@
+"""MIDI -> EventTokens without Note objects (issue 14, point 3) gives the ids of the Score path.
+
+`EventTokens.from_midi` takes the reader's arrays straight to the encoder; the old path reads
+a Score and tokenizes it. Both must agree id for id on every file, and the cheaper length
+check of the reader (`delta_bound`, which spares most files the event walk of all but the
+first track) must refuse exactly the files the full walk refuses.
+"""
+
+from __future__ import annotations
+
+import random
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from midi_fuzz import DATA, midi_file, mutated_file, seeds
+
+from midigan.errors import MidiganError
+from midigan.io.midi import arrays_from_midi_bytes, read_midi_report, score_from_midi_bytes
+from midigan.io.smf import COUNTER_LIMIT, _track_chunks, _walk_track, check_header, delta_bound, walk
+from midigan.music.score import Meter, Score
+from midigan.representations import EventTokens
+from midigan.representations.event_encoder import Encoder, PieceArrays, bar_starts
+from midigan.representations.events import default_vocab
+
+CORPUS = Path(__file__).parent.parent / "corpora"
+
+
+def score_path(path: Path) -> EventTokens:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return EventTokens.from_score(read_midi_report(path)[0])
+
+
+def fast_path(path: Path) -> EventTokens:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return EventTokens.from_midi(path)
+
+
+def same(a: EventTokens, b: EventTokens) -> bool:
+    return np.array_equal(a.ids, b.ids) and a.track_names == b.track_names and a.title == b.title
+
+
+def readable(paths: list[Path]) -> list[Path]:
+    out = []
+    for path in paths:
+        try:
+            score_path(path)
+        except MidiganError:
+            continue
+        out.append(path)
+    return out
+
+
+def test_fixture_files_give_the_same_ids_both_ways():
+    files = readable(sorted(DATA.glob("*.mid")))
+    assert len(files) >= 6  # drums, meter changes, several programs, off-grid, overlapping pitches...
+    for path in files:
+        assert same(fast_path(path), score_path(path)), path
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="needs the committed corpus")
+def test_a_sample_of_the_corpus_gives_the_same_ids_both_ways():
+    files = sorted(CORPUS.rglob("*.mid"))[::97]  # every family: bach, folk, O'Neill's, Ryan's
+    assert len(files) > 100
+    for path in files:
+        fast, slow = fast_path(path), score_path(path)
+        assert same(fast, slow), path
+        assert fast.to_score().note_count > 0
+
+
+def test_mutated_files_agree_or_fail_alike():
+    """Fuzzed bytes (odd meters, ragged tracks, huge deltas): the same ids or the same error."""
+    vocab, bases = default_vocab(), seeds()
+    agreed = 0
+    for index in range(150):
+        data = mutated_file(7, index, bases)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                expected = EventTokens.from_score(score_from_midi_bytes(data, "f.mid")[0]).ids
+            except MidiganError as e:
+                with pytest.raises(type(e)) as error:
+                    Encoder(
+                        PieceArrays.from_arrays(arrays_from_midi_bytes(data, "f.mid")[0], vocab), vocab
+                    ).encode()
+                assert str(error.value) == str(e)
+                continue
+            got = Encoder(
+                PieceArrays.from_arrays(arrays_from_midi_bytes(data, "f.mid")[0], vocab), vocab
+            ).encode()
+        assert np.array_equal(got, expected), index
+        agreed += 1
+    assert agreed > 30  # most mutations still load
+
+
+def random_meters(rng: random.Random) -> list[Meter]:
+    meters = [Meter(rng.choice([0, 0, 0, 5, 24]), rng.randint(1, 7), rng.choice([2, 4, 8]))]
+    for _ in range(rng.randint(0, 4)):
+        meters.append(Meter(rng.randint(-12, 300), rng.randint(1, 9), rng.choice([1, 2, 4, 8, 16])))
+    return meters
+
+
+def test_bar_starts_in_arithmetic_match_the_walk_over_bars():
+    rng = random.Random(3)
+    for _ in range(400):
+        meters, until = random_meters(rng), rng.randint(-5, 700)
+        expected = Score(meters=meters).bar_starts(until)
+        assert bar_starts(meters, until).tolist() == expected, (meters, until)
+
+
+def exact_walk_refuses(data: bytes, limit: int) -> bool:
+    """The reference: every track walked event by event."""
+    return any(_walk_track(data, start, stop, limit)[2] > limit for start, stop in _track_chunks(data))
+
+
+def test_the_bound_refuses_exactly_what_walking_every_track_refuses():
+    rng, bases = random.Random(5), seeds()
+    for index in range(300):
+        data = mutated_file(11, index, bases)
+        try:
+            tpq = check_header(data, "f")
+        except MidiganError:
+            continue
+        limit = rng.choice([COUNTER_LIMIT, 480 * 64, 2000])
+        try:
+            walk(data, "f", limit, tpq)
+            refused = False
+        except MidiganError:
+            refused = True
+        assert refused == exact_walk_refuses(data, limit), index
+
+
+def brute_force_bound(data: bytes) -> int | None:
+    """Sum of the number starting at every byte (None: one runs past four bytes)."""
+    padded, total = data + bytes(4), 0
+    for pos in range(len(data)):
+        value = 0
+        for byte in padded[pos : pos + 4]:
+            value = (value << 7) | (byte & 0x7F)
+            if byte < 0x80:
+                break
+        else:
+            return None
+        total += value
+    return total
+
+
+def test_delta_bound_bounds_every_reading_of_the_bytes():
+    rng = random.Random(9)
+    for _ in range(2000):
+        share = rng.random()
+        data = bytes(
+            rng.randint(0x80, 0xFF) if rng.random() < share else rng.randint(0, 0x7F) for _ in range(40)
+        )
+        exact, bound = brute_force_bound(data), delta_bound(data)
+        if exact is None:
+            assert bound > COUNTER_LIMIT
+        else:  # at most 127 over per byte: a two-byte number counted at its largest
+            assert exact <= bound <= exact + 0x7F * len(data)
+
+
+def test_a_long_second_track_behind_text_the_bound_cannot_clear_is_still_walked_and_refused():
+    text = "Ó Néill: ÓÉÍ".encode()  # multi-byte UTF-8: a run of six bytes >= 0x80
+    note = [(0, b"\x90\x3c\x40"), (10, b"\x80\x3c\x00")]
+    tracks = [
+        [(0, b"\xff\x2f\x00")],
+        [
+            (0, b"\xff\x03" + bytes([len(text)]) + text),
+            *note,
+            (0x0FFFFFFF, b"\x90\x3e\x40"),
+            (0, b"\xff\x2f\x00"),
+        ],
+    ]
+    data = midi_file(1, 1, tracks)
+    assert delta_bound(data[_track_chunks(data)[1][0] :]) > COUNTER_LIMIT
+    with pytest.raises(MidiganError, match="past the length limit"):
+        score_from_midi_bytes(data, "f.mid")
+    tracks[1][-2] = (1, b"\x90\x3e\x40")  # a short piece with the same text loads
+    assert len(score_from_midi_bytes(midi_file(1, 480, tracks), "f.mid")[0].tracks) == 1
