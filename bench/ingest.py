@@ -13,7 +13,11 @@ best round counts, in wall-clock and in CPU time):
 
 Usage::
 
-    python bench/ingest.py [FOLDER] [--limit N] [--rounds R] [--profile]
+    python bench/ingest.py [FOLDER] [--limit N] [--every K] [--rounds R] [--profile] [--before DIR]
+
+`--before DIR` adds an earlier midigan to the same run, for before/after figures: DIR holds a
+copy of that tree's `midigan/` folder as `midigan_before/`, its imports renamed
+(every `midigan.` in its imports made `midigan_before.`).
 
 FOLDER defaults to corpora/. Files are read once before timing, so every method
 sees a warm page cache. Figures go to bench/RESULTS.md by hand (section "Ingest").
@@ -89,8 +93,19 @@ def time_pass(method: Method, files: list[Path]) -> tuple[float, float, int]:
     return time.perf_counter() - start, time.process_time() - cpu, failures
 
 
-def run(files: list[Path], rounds: int) -> dict[str, tuple[float, float, int]]:
-    methods: dict[str, Method] = {
+def before_tokens(folder: Path) -> Method:
+    """`EventTokens.from_midi` of the earlier tree copied under `folder` (see the module doc)."""
+    import sys
+
+    sys.path.insert(0, str(folder))
+    from midigan_before.representations.events import EventTokens as BeforeTokens
+
+    return lambda path: BeforeTokens.from_midi(path)
+
+
+def run(files: list[Path], rounds: int, before: Path | None = None) -> dict[str, tuple[float, float, int]]:
+    methods: dict[str, Method] = {"before: EventTokens.from_midi": before_tokens(before)} if before else {}
+    methods |= {
         "midigan EventTokens.from_midi": midigan_tokens,
         "midigan read_midi -> Score -> EventTokens": midigan_score_tokens,
         "midigan read_midi only": midigan_read,
@@ -138,9 +153,12 @@ def main() -> None:
     parser.add_argument("folder", nargs="?", default="corpora", type=Path)
     parser.add_argument("--limit", type=int, default=None, help="use the first N files (sorted)")
     parser.add_argument("--rounds", type=int, default=3, help="passes per method; the best counts")
+    parser.add_argument("--every", type=int, default=1, help="use every K-th file (sorted)")
     parser.add_argument("--profile", action="store_true", help="cProfile the midigan pass")
+    parser.add_argument("--before", type=Path, default=None, help="folder holding midigan_before/")
     args = parser.parse_args()
-    files = sorted(p for p in args.folder.rglob("*") if p.suffix.lower() in (".mid", ".midi"))[: args.limit]
+    files = sorted(p for p in args.folder.rglob("*") if p.suffix.lower() in (".mid", ".midi"))
+    files = files[:: args.every][: args.limit]
     if not files:
         raise SystemExit(f"no MIDI files under {args.folder}")
     size = sum(len(p.read_bytes()) for p in files)  # also warms the page cache
@@ -150,7 +168,7 @@ def main() -> None:
         f"{name} {metadata.version(name)}" for name in ("symusic", "miditok", "pretty_midi", "mido")
     )
     print(f"python {platform.python_version()}, {versions}")
-    print(table(run(files, args.rounds), len(files)))
+    print(table(run(files, args.rounds, args.before), len(files)))
     if args.profile:
         print(profile(files))
 

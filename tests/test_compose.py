@@ -152,7 +152,24 @@ def test_chords_put_chord_tones_on_strong_beats(bundle) -> None:
     assert with_chords[0].chords[:4] == ["C", "G", "Am", "F"]
 
 
-def test_default_progression_is_followed_and_cadences(bundle) -> None:
+def test_learned_chords_are_followed_and_close_on_the_tonic(bundle) -> None:
+    assert bundle.harmony is not None  # the shipped model samples its chords
+    pieces = compose(bars=16, n=24, seed=21, model=bundle)
+    assert strong_beat_chord_tone_rate(pieces) >= 0.7  # each against its own sampled chords
+    endings = [p.chords[-1].split()[-1] == chord_symbol(*_tonic_triad(p.key)) for p in pieces]
+    assert sum(endings) >= 0.75 * len(pieces)  # the corpus's tunes end on the tonic 64-89% of the time
+    assert len({p.progression for p in pieces}) > 12  # sampled, not a handful of patterns
+
+
+def _tonic_triad(key: str) -> tuple[int, str]:
+    tonic, mode = parse_key(key)
+    return tonic, "maj" if mode == "major" else "min"
+
+
+def test_hand_written_progression_without_a_chord_model(bundle) -> None:
+    import dataclasses
+
+    bundle = dataclasses.replace(bundle, harmony=None)
     pieces = compose(bars=16, n=24, seed=21, model=bundle)
     assert strong_beat_chord_tone_rate(pieces) >= 0.7  # each against its own default chords
     for piece in pieces:

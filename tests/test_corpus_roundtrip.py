@@ -29,7 +29,9 @@ def manifest_bars() -> dict[Path, int]:
 
 
 def corpus_files() -> list[Path]:
-    files = sorted(CORPORA.rglob("*.mid"))
+    """The committed corpus's files: those its manifest lists (a built `corpora/dynamics/`
+    beside them has its own manifest and is not part of this corpus)."""
+    files = sorted(manifest_bars())
     assert files, f"no MIDI files under {CORPORA}"
     return files
 

@@ -17,7 +17,13 @@ import pytest
 from midi_fuzz import DATA, midi_file, mutated_file, seeds
 
 from midigan.errors import MidiganError
-from midigan.io.midi import arrays_from_midi_bytes, read_midi_report, score_from_midi_bytes
+from midigan.io.midi import (
+    _chord_markers,
+    arrays_from_midi_bytes,
+    read_midi_report,
+    score_from_midi_bytes,
+)
+from midigan.io.score_arrays import _token_order
 from midigan.io.smf import COUNTER_LIMIT, _track_chunks, _walk_track, check_header, delta_bound, walk
 from midigan.music.score import Meter, Score
 from midigan.representations import EventTokens
@@ -180,3 +186,59 @@ def test_a_long_second_track_behind_text_the_bound_cannot_clear_is_still_walked_
         score_from_midi_bytes(data, "f.mid")
     tracks[1][-2] = (1, b"\x90\x3e\x40")  # a short piece with the same text loads
     assert len(score_from_midi_bytes(midi_file(1, 480, tracks), "f.mid")[0].tracks) == 1
+
+
+def marker_files() -> list[bytes]:
+    """Fixtures, every 97th corpus file and fuzzed bytes: the chord-marker readings to compare."""
+    paths = sorted(DATA.glob("*.mid")) + (sorted(CORPUS.rglob("*.mid"))[::97] if CORPUS.is_dir() else [])
+    bases = seeds()
+    return [p.read_bytes() for p in paths] + [mutated_file(13, i, bases) for i in range(200)]
+
+
+def test_chord_markers_from_the_walk_are_those_symusic_holds():
+    """The walk's first-track markers stand in for symusic's objects only where they agree."""
+    import symusic
+
+    compared = 0
+    for data in marker_files():
+        try:
+            tpq = check_header(data, "f")
+            layout = walk(data, "f", COUNTER_LIMIT, tpq)
+            markers = symusic.Score.from_midi(data).markers
+        except (MidiganError, RuntimeError, ValueError, OverflowError, IndexError):
+            continue
+        by_objects = _chord_markers(markers, [])  # walked list of another length: symusic's own
+        assert _chord_markers(markers, layout.markers) == by_objects
+        compared += bool(by_objects)
+    assert compared > 50
+
+
+def test_one_sort_key_orders_notes_as_the_five_key_lexsort():
+    rng = np.random.default_rng(4)
+    for _ in range(300):
+        n, tracks = int(rng.integers(1, 60)), int(rng.integers(1, 5))
+        table = np.stack(
+            [
+                rng.integers(0, 40, n),
+                rng.integers(0, tracks, n),
+                rng.integers(0, 128, n),
+                rng.integers(1, 30, n),
+                rng.integers(1, 128, n),
+            ]
+        ).astype(np.int64)
+        expected = table[:, np.lexsort(table[::-1])]
+        assert np.array_equal(table.take(_token_order(table, tracks), axis=1), expected)
+
+
+def test_keys_too_large_for_int64_sort_as_python_ints():
+    """A piece whose sort keys pass 2**62 takes the object-array path, with the same ids."""
+    vocab = default_vocab()
+    notes = np.asarray([[0, 12, 12, 30], [0, 0, 1, 0], [60, 64, 40, 67], [12, 6, 6, 12], [80, 70, 90, 100]])
+
+    def piece(end: int) -> PieceArrays:
+        starts = np.asarray([0, 48], dtype=np.int64)
+        return PieceArrays([0, 33], [False, True], notes, end, starts, [Meter(0, 4, 4)], [], [], [])
+
+    wide = Encoder(piece(2**60), vocab)
+    assert wide.dtype is object
+    assert np.array_equal(wide.encode(), Encoder(piece(48), vocab).encode())

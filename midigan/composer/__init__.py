@@ -227,7 +227,8 @@ def finish_piece(
     score.chords = labels if any(c.root is not None for c in labels) else []  # all N.C.: none
     score.end_tick = conditions.total_ticks()
     score.title = f"midigan {style}, seed {seed}"
-    follow = apply_dynamics(score, dynamics or DynamicsChoice(), dynamics_model, style, seed)
+    kept = int(conditions.primer.duration.sum()) if conditions.primer is not None else 0
+    follow = apply_dynamics(score, dynamics or DynamicsChoice(), dynamics_model, style, seed, kept)
     if accompaniment:
         score = arrange(score, chord_program=chord_program, bass_program=bass_program, follow_dynamics=follow)
     return Piece(score, conditions, seed)

@@ -72,9 +72,16 @@ def check_dynamics(value: object) -> DynamicsChoice:
 
 
 def apply_dynamics(
-    score: Score, choice: DynamicsChoice, model: DynamicsModel | None, style: str, seed: int
+    score: Score,
+    choice: DynamicsChoice,
+    model: DynamicsModel | None,
+    style: str,
+    seed: int,
+    keep_before: int = 0,
 ) -> bool:
     """Give the melody track of `score` (its only track, as sampled) its velocities, in place.
+
+    Notes starting before `keep_before` (a primer's, which the musician played) keep theirs.
 
     Returns:
         Whether any velocity changed (then the accompaniment should follow the melody).
@@ -84,7 +91,7 @@ def apply_dynamics(
     if model is None:
         if choice.level is None:
             return False
-        return _shift_template(score, LEVEL_VELOCITY[LEVELS.index(choice.level)])
+        return _shift_template(score, LEVEL_VELOCITY[LEVELS.index(choice.level)], keep_before)
     from midigan.model.dynamics import sample_velocities
     from midigan.model.dynamics_features import MelodyGrid
 
@@ -97,7 +104,8 @@ def apply_dynamics(
     (velocities,) = sample_velocities(model, [grid], [level], [seed + SEED_OFFSET])
     velocities = hold_level(velocities, level)
     for note, velocity in zip(track.notes, velocities.tolist(), strict=True):
-        note.velocity = int(velocity)
+        if note.onset >= keep_before:
+            note.velocity = int(velocity)
     return True
 
 
@@ -115,9 +123,11 @@ def hold_level(velocities: np.ndarray, level: int) -> np.ndarray:
     return out
 
 
-def _shift_template(score: Score, target: int) -> bool:
+def _shift_template(score: Score, target: int, keep_before: int = 0) -> bool:
     """Move every melody velocity by one amount so their mean is `target` (accents kept)."""
-    notes = score.tracks[0].notes
+    notes = [note for note in score.tracks[0].notes if note.onset >= keep_before]
+    if not notes:
+        return False
     shift = round(target - sum(n.velocity for n in notes) / len(notes))
     for note in notes:
         note.velocity = max(1, min(127, note.velocity + shift))

@@ -26,7 +26,7 @@ the writer can write back. So whatever loads also saves and reloads; the writer 
 refuses deltas and lengths MIDI cannot hold, rather than write a file no reader can read.
 
 :func:`read_midi_arrays` stops one step earlier, at :class:`ScoreArrays`: the same reading
-with each track's notes as numpy arrays, for readers that need no `Note` objects (tokenizing a
+with every note in one numpy table, for readers that need no `Note` objects (tokenizing a
 corpus: :meth:`~midigan.representations.EventTokens.from_midi`). :func:`read_midi` is
 :func:`read_midi_arrays` followed by :meth:`ScoreArrays.to_score`, so both see the same file.
 
@@ -50,9 +50,9 @@ from mido.midifiles.meta import meta_charset
 
 from midigan.errors import MidiReadError, MidiWriteError, TheoryError
 from midigan.io.atomic import write_atomic
-from midigan.io.limits import over_limit, resolve
-from midigan.io.score_arrays import ScoreArrays
-from midigan.io.smf import COUNTER_LIMIT, MAX_TRACKS, check_header, parser_error, walk
+from midigan.io.limits import resolve
+from midigan.io.score_arrays import ScoreArrays, note_table
+from midigan.io.smf import COUNTER_LIMIT, check_header, parser_error, walk
 from midigan.io.spelling import KeySpeller, tonic_for_fifths
 from midigan.music.score import (
     DRUM_CHANNEL,
@@ -164,7 +164,7 @@ def read_midi_report(
 def read_midi_arrays(
     path: str | Path, *, max_ticks: int | None = None, max_notes: int | None = None, measure: bool = True
 ) -> tuple[ScoreArrays, QuantizeReport]:
-    """Like :func:`read_midi_report`, with the notes left in numpy arrays (no `Note` objects).
+    """Like :func:`read_midi_report`, with the notes left in one numpy table (no `Note` objects).
 
     `measure=False` skips the quantization figures (a dozen array operations a track, for
     readers that drop the report): the report then counts no notes.
@@ -175,7 +175,8 @@ def read_midi_arrays(
     """
     path = Path(path)
     try:
-        data = path.read_bytes()
+        with open(path, "rb", buffering=0) as file:  # unbuffered: one read, no buffer object
+            data = file.readall()
     except FileNotFoundError as e:
         raise MidiReadError(f"{path}: no such file") from e
     except IsADirectoryError as e:
@@ -230,17 +231,17 @@ def arrays_from_midi_bytes(
         raise parser_error(e, name) from e
     kept = [t for t in source.tracks if t.note_num()]
     report = _Accumulator(tpq)
-    notes = _note_table(kept, name, tpq, limit, max_notes, report if measure else None)
-    meters = _convert_meters(_columns(source.time_signatures, "time", "numerator", "denominator"), tpq)
+    notes = note_table(kept, name, tpq, limit, max_notes, report.add if measure else None)
+    meters = _convert_meters(_rows(source.time_signatures, "time", "numerator", "denominator"), tpq)
     last_offset = int((notes[0] + notes[3]).max()) if notes.shape[1] else 0
     arrays = ScoreArrays(
         names=[t.name for t in kept],
-        programs=[int(t.program) for t in kept],
-        drums=[bool(t.is_drum) for t in kept],
+        programs=[t.program for t in kept],  # ints from symusic's uint8 and bool fields
+        drums=[t.is_drum for t in kept],
         notes=notes,
-        tempos=_convert_tempos(_columns(source.tempos, "time", "mspq"), tpq),
+        tempos=_convert_tempos(_rows(source.tempos, "time", "mspq"), tpq),
         meters=meters,
-        keys=_convert_keys(_columns(source.key_signatures, "time", "key", "tonality"), tpq),
+        keys=_convert_keys(_rows(source.key_signatures, "time", "key", "tonality"), tpq),
         chords=_convert_chords(_chord_markers(source.markers, layout.markers), tpq, name),
         end_tick=_end_tick(meters, last_offset, _tick_to_grid(layout.first_end, tpq)),
         title=layout.title,
@@ -248,76 +249,14 @@ def arrays_from_midi_bytes(
     return arrays, report.result()
 
 
-def _note_table(
-    tracks: list, name: str, tpq: int, limit: int, max_notes: int, report: _Accumulator | None
-) -> np.ndarray:
-    """The notes of every track as :attr:`ScoreArrays.notes`: on the grid, sorted, checked.
-
-    What symusic made of the file must stay within the limits the walk promised: the walk
-    bounds every event's tick already; this catches a parser that read the bytes
-    differently (negative or oversized times) and counts notes and parts. The tracks are
-    joined first, so each step is one numpy call for the whole file, not one per track.
-    Quantization errors go into `report`, track by track.
-    """
-    count = sum(t.note_num() for t in tracks)
-    if count > max_notes:
-        raise MidiReadError(f"{name}: {over_limit('the file', count, 'max_notes', max_notes)}")
-    if len(tracks) > MAX_TRACKS:
-        raise MidiReadError(f"{name}: {len(tracks)} parts; midigan reads files of up to {MAX_TRACKS}")
-    parts = [track.notes.numpy() for track in tracks]  # symusic's arrays, taken once
-    if not parts:
-        return np.zeros((5, 0), dtype=np.int64)
-    fields = ("time", "duration", "pitch", "velocity")
-    if len(parts) == 1:
-        time, length, pitch, velocity = (parts[0][field] for field in fields)
-    else:
-        time, length, pitch, velocity = (np.concatenate([p[field] for p in parts]) for field in fields)
-    start, length = time.astype(np.int64), length.astype(np.int64)
-    stop = start + length
-    if start.min() < 0 or length.min() < 0 or stop.max() > limit:
-        _refuse_timing(parts, name, limit)
-    table = np.empty((5, count), dtype=np.int64)  # rows: NOTE_ROWS
-    onset = table[0]
-    onset[:] = _to_grid(start, tpq)
-    table[1] = 0 if len(parts) == 1 else np.repeat(np.arange(len(parts)), [len(p["time"]) for p in parts])
-    table[2] = pitch
-    table[3] = np.maximum(_to_grid(stop, tpq) - onset, 1)
-    table[4] = velocity
-    if report is not None:  # errors in source ticks times TPQ, so they stay integers
-        onset_error = np.abs(onset * tpq - start * TPQ)
-        offset_error = np.abs((onset + table[3]) * tpq - stop * TPQ)
-        errors = np.maximum(onset_error, offset_error)
-        bounds = np.cumsum([len(p["time"]) for p in parts]).tolist()
-        for lo, hi in zip([0, *bounds], bounds, strict=False):
-            report.add(errors[lo:hi])
-    return table[:, np.lexsort(table[::-1])]  # onset, track, pitch, duration, velocity
-
-
-def _refuse_timing(parts: list[dict[str, np.ndarray]], name: str, limit: int) -> None:
-    """The error for notes outside [0, limit], naming the first track at fault.
-
-    Raises:
-        MidiReadError: always.
-    """
-    for arrays in parts:
-        start = arrays["time"].astype(np.int64)
-        stop = start + arrays["duration"].astype(np.int64)
-        if start.min() < 0 or arrays["duration"].min() < 0:
-            raise MidiReadError(f"{name}: damaged timing (negative note times)")
-        if stop.max() > limit:
-            raise MidiReadError(f"{name}: a note ends at tick {int(stop.max())}, past the length limit")
-    raise AssertionError("_refuse_timing: no note out of bounds")  # pragma: no cover
-
-
-def _columns(events: object, *fields: str) -> dict[str, list[int]]:
-    """Fields of a symusic event list (tempos, meters, keys) as lists: read one attribute at a
-    time for a few events (a file holds one or two; ``numpy()`` costs more), by ``numpy()`` for many."""
-    if len(events) > 8:
+def _rows(events: object, *fields: str) -> list[tuple[int, ...]]:
+    """A symusic event list (tempos, meters, keys) as one tuple of `fields` per event: read one
+    attribute at a time for a few events (a file holds one or two; ``numpy()`` costs more),
+    through ``numpy()`` for many."""
+    if len(events) > 16:
         arrays = events.numpy()
-        return {field: arrays[field].tolist() for field in fields}
-    rows = list(map(operator.attrgetter(*fields), events))
-    columns = list(zip(*rows, strict=True)) if rows else [()] * len(fields)
-    return {field: list(column) for field, column in zip(fields, columns, strict=True)}
+        return list(zip(*(arrays[field].tolist() for field in fields), strict=True))
+    return list(map(operator.attrgetter(*fields), events))
 
 
 def _first_line(error: Exception) -> str:
@@ -326,7 +265,7 @@ def _first_line(error: Exception) -> str:
 
 
 def _tick_to_grid(tick: int, tpq: int) -> int:
-    """One source tick -> grid tick, rounded like :func:`_to_grid` (plain ints: maps are short)."""
+    """One source tick -> grid tick, rounded to the nearest, halves up, as the note table's ticks."""
     return (2 * TPQ * tick + tpq) // (2 * tpq)
 
 
@@ -334,14 +273,6 @@ def _tick_to_grid(tick: int, tpq: int) -> int:
 def _parse_chord(symbol: str) -> tuple[int | None, str]:
     """:func:`parse_chord`, cached: a corpus uses a few dozen symbols thousands of times."""
     return parse_chord(symbol)
-
-
-def _to_grid(ticks: np.ndarray, tpq: int) -> np.ndarray:
-    """Source ticks -> grid ticks, rounded to the nearest (halves up), as int64."""
-    ticks = ticks.astype(np.int64)
-    if tpq == TPQ:
-        return ticks
-    return (2 * TPQ * ticks + tpq) // (2 * tpq)
 
 
 class _Accumulator:
@@ -374,24 +305,18 @@ def _last_per_tick(ticks: list[int], items: list) -> list:
     return list(kept.values())
 
 
-def _convert_tempos(columns: dict[str, list[int]], tpq: int) -> list[Tempo]:
-    ticks = [_tick_to_grid(t, tpq) for t in columns["time"]]
-    tempos = [
-        Tempo(t, round(60_000_000 / m, 2))
-        for t, m in zip(ticks, columns["mspq"], strict=True)
-        if 0 < m <= _MAX_TEMPO
-    ]
+def _convert_tempos(rows: list[tuple[int, ...]], tpq: int) -> list[Tempo]:
+    tempos = [Tempo(_tick_to_grid(t, tpq), round(60_000_000 / m, 2)) for t, m in rows if 0 < m <= _MAX_TEMPO]
     tempos = _last_per_tick([t.tick for t in tempos], tempos)
     if not tempos or tempos[0].tick > 0:
         tempos.insert(0, Tempo(0, 120.0))  # the MIDI default until the first set_tempo
     return tempos
 
 
-def _convert_meters(columns: dict[str, list[int]], tpq: int) -> list[Meter]:
-    ticks = [_tick_to_grid(t, tpq) for t in columns["time"]]
+def _convert_meters(rows: list[tuple[int, ...]], tpq: int) -> list[Meter]:
     meters = [
-        Meter(t, n, d)
-        for t, n, d in zip(ticks, columns["numerator"], columns["denominator"], strict=True)
+        Meter(_tick_to_grid(t, tpq), n, d)
+        for t, n, d in rows
         if _writable_meter(n, d) and TPQ * 4 * n // d > 0
     ]
     meters = _last_per_tick([m.tick for m in meters], meters)
@@ -406,16 +331,15 @@ def _writable_meter(numerator: int, denominator: int) -> bool:
     return 1 <= numerator <= 255 and 1 <= d <= 128 and not d & (d - 1)
 
 
-def _convert_keys(columns: dict[str, list[int]], tpq: int) -> list[KeySignature]:
-    ticks = [_tick_to_grid(t, tpq) for t in columns["time"]]
+def _convert_keys(rows: list[tuple[int, ...]], tpq: int) -> list[KeySignature]:
     keys = [
         KeySignature(
-            t,
+            _tick_to_grid(t, tpq),
             (7 * sharps + (9 if minor else 0)) % 12,
             "minor" if minor else "major",
             spelling=tonic_for_fifths(sharps, "minor" if minor else "major"),  # 6 flats: Gb, not F#
         )
-        for t, sharps, minor in zip(ticks, columns["key"], columns["tonality"], strict=True)
+        for t, sharps, minor in rows
         if -7 <= sharps <= 7
     ]
     return _last_per_tick([k.tick for k in keys], keys)

@@ -7,13 +7,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from midigan.music.score import ChordLabel, KeySignature, Meter, Note, Score, Tempo, Track
+from midigan.errors import MidiReadError
+from midigan.io.limits import over_limit
+from midigan.io.smf import MAX_TRACKS
+from midigan.music.score import TPQ, ChordLabel, KeySignature, Meter, Note, Score, Tempo, Track
 
-__all__ = ["NOTE_ROWS", "ScoreArrays"]
+__all__ = ["NOTE_ROWS", "ScoreArrays", "note_table"]
 
 NOTE_ROWS = ("onset", "track", "pitch", "duration", "velocity")
 """The rows of :attr:`ScoreArrays.notes`, in order."""
@@ -71,3 +75,106 @@ class ScoreArrays:
             end_tick=self.end_tick,
             title=self.title,
         )
+
+
+def note_table(
+    tracks: list,
+    name: str,
+    tpq: int,
+    limit: int,
+    max_notes: int,
+    report: Callable[[np.ndarray], None] | None = None,
+) -> np.ndarray:
+    """The notes of symusic's `tracks` as :attr:`ScoreArrays.notes`: on the grid, sorted, checked.
+
+    What symusic made of the file must stay within the limits the walk promised: the walk
+    bounds every event's tick already; this catches a parser that read the bytes
+    differently (negative or oversized times) and counts notes and parts. The tracks are
+    joined first, so each step is one numpy call for the whole file, not one per track.
+    `report` receives each track's quantization errors (source ticks times TPQ), track by track.
+
+    Raises:
+        MidiReadError: more than `max_notes` notes or :data:`~midigan.io.smf.MAX_TRACKS` parts,
+            or a note outside [0, `limit`] source ticks.
+    """
+    count = sum(t.note_num() for t in tracks)
+    if count > max_notes:
+        raise MidiReadError(f"{name}: {over_limit('the file', count, 'max_notes', max_notes)}")
+    if len(tracks) > MAX_TRACKS:
+        raise MidiReadError(f"{name}: {len(tracks)} parts; midigan reads files of up to {MAX_TRACKS}")
+    parts = [track.notes.numpy() for track in tracks]  # symusic's arrays, taken once
+    if not parts:
+        return np.zeros((5, 0), dtype=np.int64)
+    fields = ("time", "duration", "pitch", "velocity")
+    if len(parts) == 1:
+        time, length, pitch, velocity = (parts[0][field] for field in fields)
+    else:
+        time, length, pitch, velocity = (np.concatenate([p[field] for p in parts]) for field in fields)
+    start, length = time.astype(np.int64), length.astype(np.int64)
+    stop = start + length
+    if start.min() < 0 or length.min() < 0 or stop.max() > limit:
+        _refuse_timing(parts, name, limit)
+    table = np.empty((5, count), dtype=np.int64)  # rows: NOTE_ROWS
+    onset, duration = _grid_into(start, tpq, table[0]), _grid_into(stop, tpq, table[3])
+    duration -= onset
+    np.maximum(duration, 1, out=duration)
+    table[1] = 0 if len(parts) == 1 else np.repeat(np.arange(len(parts)), [len(p["time"]) for p in parts])
+    table[2] = pitch
+    table[4] = velocity
+    if report is not None:  # errors in source ticks times TPQ, so they stay integers
+        onset_error = np.abs(onset * tpq - start * TPQ)
+        offset_error = np.abs((onset + table[3]) * tpq - stop * TPQ)
+        errors = np.maximum(onset_error, offset_error)
+        bounds = np.cumsum([len(p["time"]) for p in parts]).tolist()
+        for lo, hi in zip([0, *bounds], bounds, strict=False):
+            report(errors[lo:hi])
+    return table.take(_token_order(table, len(parts)), axis=1)
+
+
+def _token_order(table: np.ndarray, tracks: int) -> np.ndarray:
+    """The permutation sorting the note table by (onset, track, pitch, duration, velocity).
+
+    One argsort of a single int64 key where the five fit in 62 bits (pitch and velocity
+    take 7 bits each: MIDI data bytes), else a five-key lexsort.
+    """
+    onset, track, pitch, duration, velocity = table
+    longest = int(duration.max()) + 1
+    if (int(onset.max()) + 1) * tracks * 128 * longest * 128 < 2**62:
+        key = onset * tracks
+        key += track
+        key *= 128
+        key += pitch
+        key *= longest
+        key += duration
+        key *= 128
+        key += velocity
+        return np.argsort(key)  # equal keys are equal notes: their order does not matter
+    return np.lexsort(table[::-1])
+
+
+def _refuse_timing(parts: list[dict[str, np.ndarray]], name: str, limit: int) -> None:
+    """The error for notes outside [0, limit], naming the first track at fault.
+
+    Raises:
+        MidiReadError: always.
+    """
+    for arrays in parts:
+        start = arrays["time"].astype(np.int64)
+        stop = start + arrays["duration"].astype(np.int64)
+        if start.min() < 0 or arrays["duration"].min() < 0:
+            raise MidiReadError(f"{name}: damaged timing (negative note times)")
+        if stop.max() > limit:
+            raise MidiReadError(f"{name}: a note ends at tick {int(stop.max())}, past the length limit")
+    raise AssertionError("_refuse_timing: no note out of bounds")  # pragma: no cover
+
+
+def _grid_into(ticks: np.ndarray, tpq: int, out: np.ndarray) -> np.ndarray:
+    """Source ticks (int64) -> grid ticks, rounded to the nearest (halves up), written into `out`
+    with no temporaries; returns `out`."""
+    if tpq == TPQ:
+        out[:] = ticks
+        return out
+    np.multiply(ticks, 2 * TPQ, out=out)
+    out += tpq
+    out //= 2 * tpq
+    return out

@@ -193,22 +193,25 @@ class Encoder:
         rows += (self.top, base[EOS])
         onset, slots, note_ids = self._notes()
         map_ticks: list[int] = []
+        bar_keys = bar_ids = _EMPTY
         if len(self.starts) > 1:
-            self._bars()
+            bar_keys, bar_ids = self._bars()
             map_ticks = self._maps()
         ticks = _unique_ticks(onset, map_ticks)
         positions = base[POSITION] + self._positions(ticks)
-        key_ticks = ticks.astype(self.dtype) * 8
-        onset = onset.astype(self.dtype)
+        if self.dtype is object:
+            ticks, onset = ticks.astype(object), onset.astype(object)
+        key_ticks = ticks * 8
         flat = np.asarray(rows, dtype=self.dtype)  # a flat list converts fastest
         keys = np.concatenate(
             [
                 flat[0::2],
+                bar_keys,
                 (key_ticks + self.POS_CLS + 1) * self.span,
                 (onset[slots >> 2] * 8 + 7) * self.span + slots,
             ]
         )
-        ids = np.concatenate([flat[1::2], positions, note_ids])
+        ids = np.concatenate([flat[1::2], bar_ids, positions, note_ids])
         return ids[np.argsort(keys)].astype(np.int32)
 
     def _positions(self, ticks: np.ndarray) -> np.ndarray:
@@ -221,10 +224,16 @@ class Encoder:
             )
         return positions
 
-    def _bars(self) -> None:
-        """Bar rows, a Meter row where a meter starts on a barline, a cut where a bar ends early."""
-        starts, end, base, rows, span = self.starts.tolist(), self.end, self.base, self.rows, self.span
+    def _bars(self) -> tuple[np.ndarray, np.ndarray]:
+        """Bar rows, a Meter row where a meter starts on a barline, a cut where a bar ends early.
+
+        Returns the keys and ids of rows made in numpy (the Bar rows of a piece in one meter);
+        the others go to :attr:`rows`.
+        """
         meters = sorted(self.piece.meters or [Meter(0, 4, 4)], key=lambda m: m.tick)
+        if len(meters) == 1 and meters[0].tick <= 0 and self.dtype is not object:
+            return self._bars_in_one_meter(meters[0])
+        starts, end, base, rows, span = self.starts.tolist(), self.end, self.base, self.rows, self.span
         at_tick = {m.tick: m for m in meters}  # the last of several at one tick wins
         at_tick.setdefault(0, meters[0])
         natural = meters[0].bar_ticks
@@ -250,12 +259,36 @@ class Encoder:
                 f"{self.vocab.config.max_position} positions (raise EventConfig.max_position)"
             )
         rows += cuts
+        return _EMPTY, _EMPTY
+
+    def _bars_in_one_meter(self, meter: Meter) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_bars` for one meter from tick 0: whole bars up to the last, which the end may cut."""
+        starts, base, span = self.starts, self.base, self.span
+        pair = (meter.numerator, meter.denominator)
+        if pair not in self.vocab.meter_index:
+            raise TokenGrammarError(f"meter {meter.name} has no token (numerator 1-32, d = 1..32)")
+        self.rows += ((self.METER_CLS + 1) * span, base[METER] + self.vocab.meter_index[pair])  # tick 0
+        last = int(starts[-2])
+        length = min(int(starts[-1]), self.end) - last
+        if length != meter.bar_ticks:
+            if length >= self.vocab.config.max_position:
+                raise TokenGrammarError(
+                    f"a bar of {length} ticks exceeds the token vocabulary's "
+                    f"{self.vocab.config.max_position} positions (raise EventConfig.max_position)"
+                )
+            self.rows += (((last + length) * 8 + self.CUT + 1) * span, base[POSITION] + length)
+        count = len(starts) - 1
+        keys = (starts[:-1] * 8 + self.BAR_CLS + 1) * span + 4 * np.arange(count)
+        return keys, np.full(count, base[BAR], dtype=np.int64)
 
     def _maps(self) -> list[int]:
         """Tempo, key and chord rows inside the piece; returns their ticks."""
         config, base, rows, end, span = self.vocab.config, self.base, self.rows, self.end, self.span
         tempos, keys, chords = self.piece.tempos, self.piece.keys, self.piece.chords
-        qpms = np.rint(np.asarray([t.qpm for t in tempos], dtype=np.float64)).astype(np.int64).tolist()
+        try:
+            qpms = [round(t.qpm) for t in tempos]  # halves to even, as np.rint
+        except (ValueError, OverflowError):  # a NaN or infinite tempo: numpy's cast, as before
+            qpms = np.rint(np.asarray([t.qpm for t in tempos], dtype=np.float64)).astype(np.int64).tolist()
         low, high = config.min_qpm, config.max_qpm
         if qpms and (min(qpms) < low or max(qpms) > high):
             warnings.warn(f"tempo clipped to {low}-{high} qpm for tokens", stacklevel=4)
@@ -320,18 +353,17 @@ _LOW = np.asarray([[0], [0], [1], [1]])
 
 
 def _unique_ticks(onset: np.ndarray, map_ticks: list[int]) -> np.ndarray:
-    """The sorted distinct ticks of the sorted `onset` and of `map_ticks`: the Position rows."""
-    if len(onset):
-        first = np.empty(len(onset), dtype=bool)
-        first[0] = True
-        np.not_equal(onset[1:], onset[:-1], out=first[1:])
-        ticks = onset[first]
-    else:
-        ticks = _EMPTY
-    extra = set(map_ticks).difference(ticks.tolist()) if map_ticks else ()
-    if extra:
-        ticks = np.sort(np.concatenate([ticks, np.fromiter(extra, dtype=np.int64, count=len(extra))]))
-    return ticks
+    """The sorted distinct ticks of `onset` and `map_ticks`: where the Position rows go.
+
+    An in-place sort and a neighbour compare (`np.unique` costs twice as much on arrays this short).
+    """
+    extra = np.asarray(map_ticks, dtype=np.int64)
+    merged = np.concatenate([onset, extra]) if len(extra) else onset.copy()
+    merged.sort()
+    first = np.empty(len(merged), dtype=bool)
+    first[:1] = True
+    np.not_equal(merged[1:], merged[:-1], out=first[1:])
+    return merged[first]
 
 
 @functools.lru_cache(maxsize=1024)
