@@ -264,3 +264,27 @@ def test_the_dynamics_commands_show_examples_that_parse(command: str) -> None:
         args = shlex.split(line.split("  #")[0])[1:]
         parsed = CliRunner().invoke(main, [*args, "--help"])
         assert parsed.exit_code == 0, (line, parsed.output)
+
+
+def test_regenerated_bars_are_played_like_the_rest_of_the_piece() -> None:
+    """Learned dynamics in the kept bars -> learned dynamics in the new ones; a template melody
+    keeps the template there too. The kept notes never change."""
+    from midigan.composer.edit import regenerate
+
+    def melody(piece):
+        return [(n.onset, n.pitch, n.velocity) for n in piece.score.tracks[0].notes]
+
+    template = set()
+    for dynamics in ("flat", None):
+        source = compose(bars=16, key="C", seed=4, dynamics=dynamics, accompaniment=False)
+        new = regenerate(source, "9-12", seed=1, candidates=1)
+        span = (source.score.bar_starts()[8], source.score.bar_starts()[12])
+        outside = [n for n in melody(source) if not span[0] <= n[0] < span[1]]
+        assert [n for n in melody(new) if not span[0] <= n[0] < span[1]] == outside
+        inside = {v for onset, _, v in melody(new) if span[0] <= onset < span[1]}
+        if dynamics == "flat":
+            template = {v for _, _, v in outside}
+            assert inside <= template  # the template's own values
+        else:  # the shipped model carries a velocity model, and the kept bars play it
+            assert len({v for _, _, v in outside}) >= 4
+            assert not inside <= template

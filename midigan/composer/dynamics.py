@@ -132,3 +132,32 @@ def _shift_template(score: Score, target: int, keep_before: int = 0) -> bool:
     for note in notes:
         note.velocity = max(1, min(127, note.velocity + shift))
     return shift != 0
+
+
+def play_regenerated(
+    score: Score, track_index: int, span: tuple[int, int], model: DynamicsModel | None, seed: int
+) -> None:
+    """Give the melody notes that start in `span` (regenerated bars) learned velocities, in place.
+
+    Only where the kept melody plays dynamics of its own (four or more distinct velocities): a
+    melody on the metric template keeps the template in its new bars too, so they match. The
+    level is the kept notes' own; the notes outside `span` are untouched.
+    """
+    start, end = span
+    track = score.tracks[track_index]
+    kept = [n.velocity for n in track.notes if not start <= n.onset < end]
+    if model is None or len(set(kept)) < 4:
+        return
+    from midigan.corpus.dynamics import level_of
+    from midigan.model.dynamics import sample_velocities
+    from midigan.model.dynamics_features import MelodyGrid
+
+    track.notes.sort(key=lambda n: (n.onset, n.pitch))
+    grid = MelodyGrid.from_score(score, track_index)
+    if len(grid.pitch) != len(track.notes):  # not one line: the grid would not match note for note
+        return
+    level = level_of(sum(kept) / len(kept))
+    (velocities,) = sample_velocities(model, [grid], [level], [seed + SEED_OFFSET])
+    for note, velocity in zip(track.notes, velocities.tolist(), strict=True):
+        if start <= note.onset < end:
+            note.velocity = int(velocity)

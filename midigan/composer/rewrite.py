@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from midigan.composer.dynamics import play_regenerated
 from midigan.composer.melody_view import EditSource, MelodyView, encode_events, id_notes, melody_view
 from midigan.errors import CheckpointError, ConfigError
 from midigan.music.score import Score
@@ -124,7 +125,7 @@ def regenerate_scores(
     out = []
     for group in range(n):
         best = group * candidates + int(np.argmax(scores[group * candidates : (group + 1) * candidates]))
-        out.append(_splice(view, bundle, fillings[best], span, gen_start))
+        out.append(_splice(view, bundle, fillings[best], span, gen_start, seed + group))
     return out
 
 
@@ -216,14 +217,21 @@ def _bar_names(view: MelodyView, span: tuple[int, int]) -> str:
 
 
 def _splice(
-    view: MelodyView, bundle: ModelBundle, filling: np.ndarray, span: tuple[int, int], gen_start: int
+    view: MelodyView,
+    bundle: ModelBundle,
+    filling: np.ndarray,
+    span: tuple[int, int],
+    gen_start: int,
+    seed: int,
 ) -> Score:
-    """A copy of the source with the melody notes starting in the span replaced by the filling's."""
+    """A copy of the source with the melody notes starting in the span replaced by the filling's
+    (played by the model's velocity model where the kept melody has dynamics of its own)."""
     start, end = span
     score = view.score.copy()
     track = score.tracks[view.track]
     kept = [note for note in track.notes if not start <= note.onset < end]
     track.notes = sorted(kept + id_notes(view, bundle.vocab, filling, gen_start, end), key=_note_order)
+    play_regenerated(score, view.track, span, getattr(bundle, "dynamics", None), seed)
     return score
 
 
