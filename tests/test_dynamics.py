@@ -3,10 +3,8 @@ velocities only; `flat` is today's template; a bad `--dynamics` is one plain lin
 
 from __future__ import annotations
 
-import contextlib
 import io
 import tarfile
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -27,6 +25,7 @@ from midigan.model.dynamics import (
     save_dynamics,
 )
 from midigan.model.dynamics_features import MelodyGrid, strength_of
+from midigan.model.threads import torch_threads
 from midigan.music.score import Meter
 from midigan.train.dynamics import DynamicsTraining, fit_dynamics
 
@@ -34,17 +33,6 @@ ACCENT = {0: 12, 1: 6, 2: 0, 3: -6, 4: -8}
 """The rule's accent by metrical strength (downbeat, strong beat, beat, half beat, finer)."""
 CRESCENDO = 16
 """The rule's rise over each 4-bar phrase."""
-
-
-@contextlib.contextmanager
-def one_thread() -> Iterator[None]:
-    """Small LSTMs train fastest on one thread (and never oversubscribe a shared machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def rule_melody(rng: np.random.Generator, bars: int = 8) -> MelodyGrid:
@@ -80,7 +68,7 @@ def test_a_tiny_model_learns_accents_and_phrase_crescendi() -> None:
     train = [rule_melody(rng) for _ in range(40)]
     valid = [rule_melody(rng) for _ in range(4)]
     held = [rule_melody(rng) for _ in range(8)]
-    with one_thread():
+    with torch_threads(1):  # small LSTMs train fastest on one thread
         model, metrics = fit_dynamics(
             train, valid, DynamicsConfig(embed=8, hidden=24),
             DynamicsTraining(steps=200, batch=16, lr=2e-2, eval_every=50),

@@ -28,6 +28,7 @@ from midigan.model.free_run import Clock, Moment, run_free
 from midigan.model.fused_loop import run_fused_loop
 from midigan.model.generator import Generator
 from midigan.model.stepper import FusedStepper
+from midigan.model.threads import torch_threads
 from midigan.music.theory import scale_pitch_classes
 from midigan.representations.conditions import Conditions
 from midigan.representations.ids import mode_id, shift_to_c, style_id
@@ -119,12 +120,8 @@ def _threads_for(batch: int, device: torch.device) -> Iterator[None]:
     if device.type != "cpu" or batch > _SMALL_BATCH or torch.get_num_threads() == 1:
         yield
         return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _run(

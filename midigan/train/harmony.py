@@ -29,6 +29,7 @@ from midigan.model.harmony import (
     harmony_files,
     load_harmony,
 )
+from midigan.model.threads import torch_threads
 from midigan.representations.streams import PieceTimeline
 from midigan.train.config import HarmonyTrainConfig, RunConfig, TrainOptions
 from midigan.train.dataset import TokenizedCorpus
@@ -129,16 +130,12 @@ def train_harmony(
     """
     config = HarmonyConfig(embed=cfg.embed, hidden=cfg.hidden, temperature=cfg.temperature)
     started = time.time()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small matrices: more threads only wait on each other (5x slower on 2 cores)
-    try:
+    with torch_threads(1):  # small matrices: more threads only wait on each other (5x slower on 2 cores)
         model, history = _fit(train, valid, config, cfg, seed)
         metrics = {
             "train_nll_per_slot": slot_nll(model, train, 256),
             "valid_nll_per_slot": slot_nll(model, valid, 256),
         }
-    finally:
-        torch.set_num_threads(threads)
     metrics |= {
         "train_pieces": len(train),
         "valid_pieces": len(valid),
