@@ -38,6 +38,7 @@ from torch import nn
 
 from midigan.composer.request import conditions_from_text
 from midigan.errors import MidiganError
+from midigan.model import fused_loop
 from midigan.model import sampler as sampler_module
 from midigan.model.checkpoint import ModelBundle, build_generator, load_model, model_config_for
 from midigan.model.conditioning import Timeline
@@ -326,13 +327,15 @@ def bench_sampling(cfg, device: torch.device, bars: int, repeats: int) -> dict[s
     request = conditions_from_text(bars, meter="4/4", key="G", chords="G C D G")
     events = sum(len(p) for p in sample(bundle, [request], seed=1))  # also warms every path up
 
-    def ours(batch: int, scripted: bool) -> Callable[[], object]:
+    def ours(batch: int, scripted: bool, bf16: bool = False) -> Callable[[], object]:
         def run() -> None:
             sampler_module.SCRIPTED_LOOP = scripted
+            fused_loop.BF16_MATMULS = bf16  # opt-in: changes the draws, so never the default
             try:
                 sample(bundle, [request] * batch, seed=1)
             finally:
                 sampler_module.SCRIPTED_LOOP = True
+                fused_loop.BF16_MATMULS = False
 
         return run
 
@@ -358,7 +361,7 @@ def bench_sampling(cfg, device: torch.device, bars: int, repeats: int) -> dict[s
     big = 256
     events_big = sum(len(p) for p in sample(bundle, [request] * big, seed=1))
     medians, ratios = timed_pair(
-        {"fused": ours(big, True), "step_loop": ours(big, False)},
+        {"fused_bf16": ours(big, True, True), "fused": ours(big, True), "step_loop": ours(big, False)},
         max(2, repeats // 2),
         warmup=0,
         device=device,
@@ -370,6 +373,8 @@ def bench_sampling(cfg, device: torch.device, bars: int, repeats: int) -> dict[s
         {
             "sample_events_per_s_b256": events_big / medians["fused"],
             "step_loop_events_per_s_b256": events_big / medians["step_loop"],
+            "sample_events_per_s_b256_bf16_opt_in": events_big / medians["fused_bf16"],
+            "b256_bf16_over_fp32": ratios["fused_bf16"] / ratios["fused"],
             "b256_fused_over_step_loop": ratios["fused"],
             "mflop_per_event": flops / 1e6,
             "matmul_gflops_fp32_256x256x1024": fp32,

@@ -276,3 +276,48 @@ def test_regenerated_bars_are_played_like_the_rest_of_the_piece() -> None:
         else:  # the shipped model carries a velocity model, and the kept bars play it
             assert len({v for _, _, v in outside}) >= 4
             assert not inside <= template
+
+
+def test_a_piece_that_would_hold_one_velocity_takes_a_draw_that_moves(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first draw is kept when its bar means move by 10; otherwise the first later draw that
+    moves, and when none does, the one that moves most."""
+    from midigan.composer import dynamics as composer_dynamics
+    from midigan.model import dynamics as model_dynamics
+
+    grid = rule_melody(np.random.default_rng(3), bars=8)
+    bar = grid.bar_index()
+    n = len(grid.pitch)
+
+    def by_draw(ranges: dict[int, float]):
+        def fake(model, grids, levels, seeds, temperature=None):
+            draw = [
+                (seed - 100 - composer_dynamics.SEED_OFFSET) // composer_dynamics.REDRAW_STRIDE
+                for seed in seeds
+            ]
+            return [np.clip(70 + np.round(ranges[k] * bar / 7), 1, 127).astype(np.int64) for k in draw]
+
+        monkeypatch.setattr(model_dynamics, "sample_velocities", fake)
+        return composer_dynamics.moving_draw(tiny_dynamics(), grid, 3, 100)
+
+    for ranges, expected in (
+        ({0: 14.0}, 14.0),  # the first draw moves: kept (nothing else drawn)
+        ({0: 0.0, 1: 4.0, 2: 12.0, 3: 20.0}, 12.0),  # the first later draw that moves
+        ({0: 0.0, 1: 6.0, 2: 2.0, 3: 5.0}, 6.0),  # none moves: the widest
+    ):
+        velocities = by_draw(ranges)
+        assert len(velocities) == n
+        assert composer_dynamics.bar_mean_range(velocities, bar) == pytest.approx(expected, abs=1.0)
+
+
+def test_default_compositions_move_over_ten_velocities_bar_to_bar() -> None:
+    """The shipped velocity model: seeds whose first draw held one velocity for all 16 bars
+    (14, 16, 25) now move, like the rest."""
+    from midigan.composer.dynamics import MIN_BAR_RANGE, bar_mean_range
+
+    with torch_threads(1):
+        pieces = compose(bars=16, seed=10, n=16, accompaniment=False)
+    for piece in pieces:
+        grid = MelodyGrid.from_score(piece.score, 0)
+        assert bar_mean_range(grid.velocity.astype(float), grid.bar_index()) >= MIN_BAR_RANGE, piece.seed

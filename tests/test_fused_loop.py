@@ -92,3 +92,26 @@ def test_a_batch_past_the_table_limit_falls_back_to_the_step_loop(monkeypatch):
     monkeypatch.setattr(fused_loop, "TABLE_LIMIT", 10)
     eager, fallback = _both(bundle, REQUESTS[:2], monkeypatch)
     assert _same(eager, fallback) and not calls
+
+
+def test_bf16_products_are_opt_in_and_still_tile_the_pieces(monkeypatch):
+    """BF16_MATMULS changes the arithmetic (so it is off by default) but not the bookkeeping."""
+    assert fused_loop.BF16_MATMULS is False
+    bundle = _bundle(lookback=(1, 2))
+    monkeypatch.setattr(fused_loop, "BF16_MATMULS", True)
+    pieces = sample(bundle, REQUESTS, seed=5)
+    assert [int(p.duration.sum()) for p in pieces] == [r.total_ticks() for r in REQUESTS]
+
+
+def test_bf16_layer_weights_give_the_fp32_gates_to_bf16_rounding():
+    bundle = _bundle(lookback=(1, 2))
+    stepper = bundle.stepper(1.0)
+    fp32, bf16 = fused_loop._layer_weights(stepper, False), fused_loop._layer_weights(stepper, True)
+    g = torch.Generator().manual_seed(3)
+    x, h = (torch.randn(5, stepper.config.hidden, generator=g) for _ in range(2))
+    exact = torch.addmm(fp32[1][2], x, fp32[1][1]).addmm_(h, fp32[1][0])
+    both = torch.cat((x, h), 1).to(torch.bfloat16)
+    rounded = torch.mm(both, bf16[1][1]).float().add_(bf16[1][2])
+    assert bf16[1][1].dtype == torch.bfloat16 and bf16[1][2].dtype == torch.float32
+    assert torch.allclose(rounded, exact, atol=0.05 * float(exact.abs().max()))
+    assert not torch.equal(rounded, exact)

@@ -74,6 +74,40 @@ def test_wav_render_is_audible_and_as_long_as_the_piece(tmp_path: Path, band: Sc
     assert [p.name for p in tmp_path.iterdir()] == ["band.wav"]  # no temp file left
 
 
+def _rms_by_second(path: Path) -> np.ndarray:
+    """Root-mean-square level of each whole second of a 16-bit WAV file (channels mixed)."""
+    with wave.open(str(path)) as handle:
+        rate = handle.getframerate()
+        samples = np.frombuffer(handle.readframes(handle.getnframes()), dtype=np.int16).astype(np.float64)
+        samples = samples.reshape(-1, handle.getnchannels()).mean(axis=1)
+    seconds = len(samples) // rate
+    return np.sqrt((samples[: seconds * rate].reshape(seconds, rate) ** 2).mean(axis=1))
+
+
+@needs_fluidsynth
+def test_wav_preview_plays_a_crescendo_louder_as_it_goes(tmp_path: Path) -> None:
+    """Velocities reach the sound: a melody rising from velocity 30 to 120 over 8 seconds is
+    several times louder in its last two seconds than in its first two."""
+    notes = [(72 + i % 5, i * 12, 12, 30 + 6 * i) for i in range(16)]
+    out = wav_module.render_wav(make_score(notes, end_tick=4 * 48), tmp_path / "cresc.wav")
+    level = _rms_by_second(out)[:8]
+    assert level[6:8].mean() > 3 * level[0:2].mean()
+    assert (np.diff(level) > 0).sum() >= 6  # it grows second by second, not in one jump
+
+
+@needs_fluidsynth
+def test_compose_dynamics_are_audible_in_the_wav_preview(tmp_path: Path) -> None:
+    """`midigan compose --dynamics pp` and `--dynamics ff` (same seed, same notes) sound apart."""
+    levels = {}
+    for level in ("pp", "ff"):
+        out = tmp_path / f"{level}.wav"
+        args = ["compose", "--bars", "8", "--seed", "4", "--dynamics", level, "-o", str(out)]
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, result.output
+        levels[level] = float(np.sqrt(np.mean(_rms_by_second(out) ** 2)))
+    assert levels["ff"] > 2 * levels["pp"]
+
+
 def test_missing_fluidsynth_names_the_debian_packages(
     tmp_path: Path, band: Score, monkeypatch: pytest.MonkeyPatch
 ) -> None:

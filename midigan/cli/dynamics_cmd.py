@@ -29,7 +29,7 @@ TRAIN_EXAMPLES = """Examples:
     "--out", default="corpora/dynamics", show_default=True, type=click.Path(file_okay=False),
     help="Folder for <source>/<id>.mid, manifest.jsonl and build_report.json.",
 )  # fmt: skip
-@click.option("--sources", default=None, metavar="NAMES", help="music21,debian (default: both).")
+@click.option("--sources", default=None, metavar="NAMES", help="music21,debian,freedoom (default: all).")
 @click.option(
     "--debs", default=None, type=click.Path(file_okay=False),
     help="Folder with the Debian packages' .deb files; missing ones are fetched with "
@@ -37,15 +37,24 @@ TRAIN_EXAMPLES = """Examples:
 )  # fmt: skip
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N files per source.")
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes.")
-def corpus_dynamics(out: str, sources: str | None, debs: str | None, limit: int | None, jobs: int) -> None:
+@click.option(
+    "--train-parts/--top-parts-only", default=True, show_default=True,
+    help="Train-split scores give their inner parts too (second violin, viola...); held-out pieces "
+    "are top parts either way.",
+)  # fmt: skip
+def corpus_dynamics(
+    out: str, sources: str | None, debs: str | None, limit: int | None, jobs: int, train_parts: bool
+) -> None:
     """Build the dynamics corpus: melodies with real velocities, for the velocity model."""
     from midigan.corpus.dynamics import build_dynamics_corpus
 
     names = [s.strip() for s in sources.split(",") if s.strip()] if sources else None
-    report = run_guarded(build_dynamics_corpus, out, sources=names, deb_folder=debs, limit=limit, jobs=jobs)
+    report = run_guarded(build_dynamics_corpus, out, sources=names, deb_folder=debs, limit=limit, jobs=jobs,
+                         train_parts=train_parts)  # fmt: skip
     click.echo(f"built {report['pieces']} pieces in {report['seconds']} s -> {out}")
     for name, info in report["sources"].items():
-        click.echo(f"  {name:<8} built {info['built']:>4} of {info['files']:>4}  notes {info['notes']:>6}")
+        click.echo(f"  {name:<8} built {info['built']:>4} of {info['files']:>4}  notes {info['notes']:>6}  "
+                   f"inner parts {info['inner_parts']:>4}")  # fmt: skip
         for reason, count in info["skipped"].items():
             click.echo(f"      {count:>4}  {reason}")
 
@@ -167,5 +176,6 @@ def evaluate_dynamics(
     if "compose" in report:
         c = report["compose"]
         click.echo(f"compose: {c['distinct_velocities']} distinct melody velocities, {c['pieces']} pieces; "
-                   f"bar-mean range {c['bar_mean_range']:.1f} (min {c['bar_mean_range_min']:.1f}), "
+                   f"bar-mean range {c['bar_mean_range']:.1f} (min {c['bar_mean_range_min']:.1f}, "
+                   f"{100 * c['bar_mean_range_share']:.0f}% of pieces >= 10), "
                    f"metrical position explains {100 * c['metric_share']:.0f}% of the variance")  # fmt: skip

@@ -36,6 +36,7 @@ from midigan.music.score import Score
 
 if TYPE_CHECKING:
     from midigan.model.dynamics import DynamicsModel
+    from midigan.model.dynamics_features import MelodyGrid
 
 FLAT = "flat"
 CHOICES = (FLAT, *LEVELS)
@@ -45,6 +46,15 @@ STYLE_LEVEL = {"folk": "mf", "irish": "mf", "fiddle": "mf", "chorale": "mp"}
 
 SEED_OFFSET = 0x5D1A_0000
 """Added to a piece's seed for its velocity draws, so they never replay the melody's."""
+
+MIN_BAR_RANGE = 10.0
+"""How far a composed piece's bar-mean velocities should move (max - min), at least."""
+
+DRAWS = 4
+"""Velocity draws tried per piece before the widest is kept (see :func:`moving_draw`)."""
+
+REDRAW_STRIDE = 0x100_0000
+"""Seed step between a piece's velocity draws (far from the next piece's seed)."""
 
 
 @dataclass(frozen=True)
@@ -92,7 +102,6 @@ def apply_dynamics(
         if choice.level is None:
             return False
         return _shift_template(score, LEVEL_VELOCITY[LEVELS.index(choice.level)], keep_before)
-    from midigan.model.dynamics import sample_velocities
     from midigan.model.dynamics_features import MelodyGrid
 
     level = LEVELS.index(choice.level or STYLE_LEVEL.get(style, "mf"))
@@ -101,12 +110,41 @@ def apply_dynamics(
     grid = MelodyGrid.from_score(score, 0)
     if len(grid.pitch) != len(track.notes):  # the sampler writes one line; anything else: untouched
         return False
-    (velocities,) = sample_velocities(model, [grid], [level], [seed + SEED_OFFSET])
-    velocities = hold_level(velocities, level)
+    velocities = moving_draw(model, grid, level, seed)
     for note, velocity in zip(track.notes, velocities.tolist(), strict=True):
         if note.onset >= keep_before:
             note.velocity = int(velocity)
     return True
+
+
+def moving_draw(model: DynamicsModel, grid: MelodyGrid, level: int, seed: int) -> np.ndarray:
+    """The melody's velocities at `level`: the first of :data:`DRAWS` draws whose bar means move.
+
+    Scores mark dynamics in terraces (a p holds until the next mark), and the velocity model
+    learned them: about one draw in twelve holds a 16-bar tune at one velocity throughout,
+    which plays flatter than the metric template. So a piece of four or more bars takes the
+    first draw whose bar-mean velocity moves by :data:`MIN_BAR_RANGE` or more, else the one
+    that moves most. The first draw is the piece's seed's own, so a piece whose first draw
+    moves is played exactly as it was.
+    """
+    from midigan.model.dynamics import sample_velocities
+
+    bar = grid.bar_index()
+    (first,) = sample_velocities(model, [grid], [level], [seed + SEED_OFFSET])
+    draws = [hold_level(first, level)]
+    if grid.bars < 4 or bar_mean_range(draws[0], bar) >= MIN_BAR_RANGE:
+        return draws[0]
+    seeds = [seed + SEED_OFFSET + k * REDRAW_STRIDE for k in range(1, DRAWS)]
+    more = sample_velocities(model, [grid] * len(seeds), [level] * len(seeds), seeds)
+    draws += [hold_level(v, level) for v in more]
+    moving = [v for v in draws if bar_mean_range(v, bar) >= MIN_BAR_RANGE]
+    return moving[0] if moving else max(draws, key=lambda v: bar_mean_range(v, bar))
+
+
+def bar_mean_range(velocities: np.ndarray, bar: np.ndarray) -> float:
+    """Max - min over bars of the mean velocity of each bar's notes (0 for one bar)."""
+    means = [float(velocities[bar == b].mean()) for b in np.unique(bar)]
+    return max(means) - min(means) if means else 0.0
 
 
 def hold_level(velocities: np.ndarray, level: int) -> np.ndarray:

@@ -7,7 +7,10 @@ metric template. This corpus holds melodies with real ones, from two offline sou
   piano pieces, songs...): the top part (first violin, soprano, right hand), every mark and
   hairpin rendered as velocities (:mod:`midigan.corpus.dynamics_render`);
 * ``debian``: the MIDI songs that Debian packages ship (:data:`DEBIAN_PACKAGES`), read from
-  the ``.deb`` files in a folder (``apt-get download`` fills it; see :func:`fetch_debs`).
+  the ``.deb`` files in a folder (``apt-get download`` fills it; see :func:`fetch_debs`);
+* ``freedoom``: the music of Freedoom (Debian's ``freedoom`` package, BSD-3-Clause): MIDI
+  songs stored as lumps inside its game data files (:func:`wad_midi_lumps`), sequenced
+  with velocities, under a licence that lets a model trained on them ship with midigan.
 
 Each piece keeps only its melody (the melody rule, made monophonic by the skyline) with
 its velocities, meter, tempo and key, written as ``<out>/<source>/<id>.mid``; a melody
@@ -29,6 +32,7 @@ import io
 import json
 import logging
 import re
+import struct
 import subprocess
 import tarfile
 import time
@@ -69,7 +73,10 @@ MUSIC21_FOLDERS = (
 """music21 corpus folders whose scores carry dynamics marks (music21 10.5: 73 of their 86 scores;
 the folk, chorale, madrigal and chant collections carry almost none)."""
 
-SOURCES = ("music21", "debian")
+FREEDOOM_PACKAGE = "freedoom"
+FREEDOOM_LICENCE = "BSD-3-Clause (Freedoom, the freedoom package's copyright file)"
+
+SOURCES = ("music21", "debian", "freedoom")
 MIN_DISTINCT_VELOCITIES = 3
 MIN_NOTES = 16
 MAX_BARS = 512
@@ -108,7 +115,7 @@ class Item:
     source: str
     ref: str
     licence: str
-    data: bytes = b""  # MIDI bytes (debian); empty for music21 (ref is the corpus path)
+    data: bytes = b""  # MIDI bytes (debian, freedoom); empty for music21 (ref is the corpus path)
 
 
 # ------------------------------------------------------------------ sources
@@ -172,6 +179,56 @@ def debian_items(folder: str | Path, limit: int | None = None) -> Iterator[Item]
             yield Item(_id_of("deb", ref), "debian", ref, DEBIAN_PACKAGES[package], data)
 
 
+def freedoom_items(folder: str | Path, limit: int | None = None) -> Iterator[Item]:
+    """The MIDI songs of Freedoom's game data files (fetched into `folder`), sorted, each once.
+
+    Both campaigns' files hold songs; a song found in an earlier file (by its bytes) is not
+    repeated, so no song sits in two splits.
+    """
+    (deb,) = fetch_debs(folder, (FREEDOOM_PACKAGE,))
+    seen: set[str] = set()
+    count = 0
+    for name, wad in sorted(deb_members(deb, (".wad",)).items()):
+        for lump, data in wad_midi_lumps(wad, name).items():
+            digest = hashlib.sha1(data).hexdigest()
+            if digest in seen:
+                continue
+            seen.add(digest)
+            if limit is not None and count >= limit:
+                return
+            count += 1
+            ref = f"{Path(name).stem}/{lump}"
+            yield Item(_id_of("fd", ref), "freedoom", ref, FREEDOOM_LICENCE, data)
+
+
+def wad_midi_lumps(wad: bytes, name: str = "wad") -> dict[str, bytes]:
+    """Lump name -> bytes of every MIDI lump of a Doom WAD file, in directory order.
+
+    A WAD is a 12-byte header (``IWAD``/``PWAD``, lump count, directory offset) and a
+    directory of 16-byte entries (offset, size, 8-byte name); music lumps are named ``D_*``
+    and, in Freedoom, are standard MIDI files (a lump in the older MUS format is left out).
+
+    Raises:
+        MidiganError: not a WAD, or a directory that points outside the file.
+    """
+    if len(wad) < 12 or wad[:4] not in (b"IWAD", b"PWAD"):
+        raise MidiganError(f"{name}: not a WAD file")
+    count, directory = struct.unpack_from("<ii", wad, 4)
+    if count < 0 or directory < 0 or directory + 16 * count > len(wad):
+        raise MidiganError(f"{name}: WAD directory runs past the end of the file")
+    out = {}
+    for entry in range(count):
+        at = directory + 16 * entry
+        offset, size, raw = struct.unpack_from("<ii8s", wad, at)
+        lump = raw.rstrip(b"\0").decode("ascii", "replace")
+        if not lump.startswith("D_") or offset < 0 or size < 0 or offset + size > len(wad):
+            continue
+        data = wad[offset : offset + size]
+        if data[:4] == b"MThd":
+            out[lump] = data
+    return out
+
+
 def deb_members(deb: Path, suffixes: tuple[str, ...]) -> dict[str, bytes]:
     """The files of a .deb's data archive whose names end in `suffixes` (no dpkg needed).
 
@@ -205,17 +262,23 @@ def _id_of(prefix: str, ref: str) -> str:
 
 
 # ------------------------------------------------------------------ one piece
-def read_item(item: Item) -> Score:
-    """The item's whole score with velocities: the MIDI as played, or the score as marked.
+def read_item(item: Item, all_parts: bool = False) -> list[tuple[int, Score]]:
+    """(part index, music with velocities): the MIDI as played, or the score's parts as marked.
+
+    A MIDI file is one Score (the melody rule picks its tune later). A music21 score gives
+    its top part (first violin, soprano, the piano's right hand: the tune) and, with
+    `all_parts`, each further part that carries marks of its own, one Score each: a second
+    violin or a viola under a crescendo plays it too, so the inner parts are more examples
+    of how loudness follows a line. A part without marks is left out.
 
     Raises:
-        MidiganError: unreadable, or a score without dynamics markings.
+        MidiganError: unreadable, or a score whose top part has no dynamics markings.
     """
-    if item.source == "debian":
+    if item.source in ("debian", "freedoom"):
         from midigan.io.midi import score_from_midi_bytes
 
         score, _ = score_from_midi_bytes(item.data, item.ref)
-        return score
+        return [(0, score)]
     from music21 import corpus
 
     from midigan.corpus.dynamics_render import render_dynamics
@@ -227,12 +290,21 @@ def read_item(item: Item) -> Score:
         raise MidiganError(f"music21 cannot read it ({type(e).__name__})") from e
     if hasattr(parsed, "scores"):  # an Opus: its first score
         parsed = parsed.scores[0]
-    # The top part carries the tune (first violin, soprano, the piano's right hand); converting
-    # only it costs a quarter of the whole score (music21's repeat expansion dominates).
-    part = parsed.parts[0] if hasattr(parsed, "parts") and len(parsed.parts) else parsed
-    if render_dynamics(part, extra_spanners=list(parsed.spannerBundle)) == 0:
-        raise MidiganError("no dynamics markings")
-    return convert_music21(part).score
+    # Each part is converted on its own: converting only the top one costs a quarter of the
+    # whole score (music21's repeat expansion dominates), so inner parts are read only when asked.
+    parts = list(parsed.parts) if hasattr(parsed, "parts") and len(parsed.parts) else [parsed]
+    scores = []
+    for index, part in enumerate(parts if all_parts else parts[:1]):
+        if render_dynamics(part, extra_spanners=list(parsed.spannerBundle)) == 0:
+            if index == 0:
+                raise MidiganError("no dynamics markings")
+            continue
+        try:
+            scores.append((index, convert_music21(part).score))
+        except MidiganError:
+            if index == 0:
+                raise
+    return scores
 
 
 def melody_of(score: Score, title: str) -> Score:
@@ -263,27 +335,55 @@ def melody_of(score: Score, title: str) -> Score:
     return out
 
 
-def build_item(item: Item, out: Path) -> tuple[dict | None, str | None]:
-    """Write one piece; returns its manifest row, or None and the reason it was skipped."""
+def build_item(item: Item, out: Path, all_parts: bool = False) -> tuple[list[dict], str | None]:
+    """Write one item's pieces: its manifest rows, and the reason its top part was skipped (or None).
+
+    The top part is the piece `item.id`; an inner part `index` (with `all_parts`) is the piece
+    `<id>-part<index + 1>` in the same split as its score (so no score straddles two splits),
+    with ``"part": index`` in its row.
+    """
     from midigan.io.midi import midi_bytes
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            melody = melody_of(read_item(item), item.ref)
-            data = midi_bytes(melody)
+            scores = read_item(item, all_parts)
     except MidiganError as e:
-        return None, str(e).split(":")[-1].strip()[:80] or type(e).__name__
+        return [], _reason(e)
     except Exception as e:  # one bad file never stops the build; the reason names the failure
-        return None, f"unexpected {type(e).__name__}"
-    relative = f"{item.source}/{item.id}.mid"
+        return [], f"unexpected {type(e).__name__}"
+    rows, reason = [], None
+    for index, score in scores:
+        piece_id = item.id if index == 0 else f"{item.id}-part{index + 1}"
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                melody = melody_of(score, item.ref)
+                data = midi_bytes(melody)
+        except MidiganError as e:
+            reason = _reason(e) if index == 0 else reason
+            continue
+        except Exception as e:
+            reason = f"unexpected {type(e).__name__}" if index == 0 else reason
+            continue
+        rows.append(_write_piece(item, piece_id, index, melody, data, out))
+    return rows, reason
+
+
+def _reason(error: MidiganError) -> str:
+    return str(error).split(":")[-1].strip()[:80] or type(error).__name__
+
+
+def _write_piece(item: Item, piece_id: str, part: int, melody: Score, data: bytes, out: Path) -> dict:
+    """Write one melody's MIDI file; returns its manifest row."""
+    relative = f"{item.source}/{piece_id}.mid"
     (out / item.source).mkdir(parents=True, exist_ok=True)
     write_atomic(out / relative, lambda: data)
     velocities = [n.velocity for n in melody.tracks[0].notes]
     mean = sum(velocities) / len(velocities)
     spread = (sum((v - mean) ** 2 for v in velocities) / len(velocities)) ** 0.5
-    return {
-        "id": item.id,
+    row = {
+        "id": piece_id,
         "source": item.source,
         "ref": item.ref,
         "licence": item.licence,
@@ -296,24 +396,31 @@ def build_item(item: Item, out: Path) -> tuple[dict | None, str | None]:
         "level": LEVELS[level_of(mean)],
         "split": split_of(item.id),
         "path": relative,
-    }, None
+    }
+    if part:
+        row["part"] = part
+    return row
 
 
 # ------------------------------------------------------------------ the build
-def _build_star(args: tuple[Item, Path]) -> tuple[dict | None, str | None]:
+def _build_star(args: tuple[Item, Path, bool]) -> tuple[list[dict], str | None]:
     return build_item(*args)
 
 
 def _built(
-    items: Iterator[Item], out: Path, jobs: int
-) -> Iterator[tuple[Item, tuple[dict | None, str | None]]]:
-    """(item, build_item result) in item order, on `jobs` worker processes."""
-    todo = list(items)
+    items: Iterator[Item], out: Path, jobs: int, train_parts: bool
+) -> Iterator[tuple[Item, tuple[list[dict], str | None]]]:
+    """(item, build_item result) in item order, on `jobs` worker processes.
+
+    With `train_parts`, a music21 score of the train split gives its inner parts too.
+    """
+    todo = [(item, out, train_parts and item.source == "music21" and split_of(item.id) == "train")
+            for item in items]  # fmt: skip
     if jobs <= 1:
-        yield from ((item, build_item(item, out)) for item in todo)
+        yield from ((args[0], build_item(*args)) for args in todo)
         return
     with get_context("spawn").Pool(jobs) as pool:
-        yield from zip(todo, pool.imap(_build_star, [(item, out) for item in todo]), strict=True)
+        yield from zip((args[0] for args in todo), pool.imap(_build_star, todo), strict=True)
 
 
 def build_dynamics_corpus(
@@ -323,17 +430,21 @@ def build_dynamics_corpus(
     deb_folder: str | Path | None = None,
     limit: int | None = None,
     jobs: int = 1,
+    train_parts: bool = True,
     progress: bool = False,
 ) -> dict:
     """Build the dynamics corpus into `out`: MIDI files, manifest.jsonl, build_report.json.
 
     Args:
         out: the corpus folder (created; files of an earlier build are replaced).
-        sources: any of :data:`SOURCES` (None: both).
+        sources: any of :data:`SOURCES` (None: all of them).
         deb_folder: where the Debian packages' .deb files are (or are downloaded to);
             None = `out`/debs.
         limit: at most this many files from each source (a quick sample).
         jobs: worker processes (the order of the results does not depend on it).
+        train_parts: the train split's music21 scores give their inner parts too (second
+            violin, viola, alto...: more lines to learn from); the held-out pieces are the
+            top parts only either way, so valid and test do not change with it.
         progress: log each piece.
 
     Returns:
@@ -353,22 +464,24 @@ def build_dynamics_corpus(
     for source in names:
         if source == "music21":
             items = music21_items(limit)
+        elif source == "freedoom":
+            items = freedoom_items(deb_folder if deb_folder is not None else out / "debs", limit)
         else:
             items = debian_items(deb_folder if deb_folder is not None else out / "debs", limit)
         skipped: Counter[str] = Counter()
         built = 0
-        for item, (row, reason) in _built(items, out, jobs):
+        for item, (made, reason) in _built(items, out, jobs, train_parts):
             if progress:
-                log.info("%s: %s", item.ref, reason or "built")
-            if row is None:
-                skipped[reason or "unknown"] += 1
-                continue
-            rows.append(row)
-            built += 1
+                log.info("%s: %s", item.ref, reason or f"built ({len(made)} parts)")
+            if reason is not None:
+                skipped[reason] += 1
+            built += reason is None
+            rows += made
         mine = [r for r in rows if r["source"] == source]
         report["sources"][source] = {
             "files": built + sum(skipped.values()),
             "built": built,
+            "inner_parts": sum("part" in r for r in mine),
             "skipped": dict(skipped.most_common()),
             "notes": sum(r["notes"] for r in mine),
             "bars": sum(r["bars"] for r in mine),

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from midigan.composer.dynamics import MIN_BAR_RANGE, bar_mean_range
 from midigan.evaluate.distances import compare_feature
 from midigan.evaluate.two_sample import two_sample_test
 from midigan.model.dynamics_features import N_STRENGTH, MelodyGrid, strengths
@@ -159,8 +160,9 @@ def compose_statistics(pieces: list[Any]) -> dict[str, float]:
 
     Returns:
         distinct_velocities (over all pieces), bar_mean_range (mean over pieces of the
-        max - min of the bar-mean velocity), metric_share (mean over pieces of the share of
-        the melody's velocity variance explained by metrical strength: eta squared).
+        max - min of the bar-mean velocity; its least, and the share of pieces where it is at
+        least :data:`~midigan.composer.dynamics.MIN_BAR_RANGE`), metric_share (mean over pieces
+        of the share of the melody's velocity variance explained by metrical strength: eta squared).
     """
     distinct: set[int] = set()
     ranges, shares = [], []
@@ -171,16 +173,18 @@ def compose_statistics(pieces: list[Any]) -> dict[str, float]:
             continue
         distinct |= set(grid.velocity.tolist())
         bar = grid.bar_index()
-        ranges.append(float(np.ptp([velocity[bar == b].mean() for b in np.unique(bar)])))
+        ranges.append(bar_mean_range(velocity, bar))
         strength = strengths(grid)
         total = float(((velocity - velocity.mean()) ** 2).sum())
         between = sum(float((strength == k).sum()) * (velocity[strength == k].mean() - velocity.mean()) ** 2
                       for k in np.unique(strength))  # fmt: skip
         shares.append(between / total if total > 0 else 1.0)
+    moving = sum(r >= MIN_BAR_RANGE for r in ranges) / len(ranges) if ranges else float("nan")
     return {
         "pieces": len(ranges),
         "distinct_velocities": len(distinct),
         "bar_mean_range": float(np.mean(ranges)) if ranges else float("nan"),
         "bar_mean_range_min": float(np.min(ranges)) if ranges else float("nan"),
+        "bar_mean_range_share": moving,
         "metric_share": float(np.mean(shares)) if shares else float("nan"),
     }

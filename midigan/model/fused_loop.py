@@ -35,6 +35,11 @@ from midigan.model.lookback import LookbackSources
 from midigan.model.stepper import FusedStepper
 
 TABLE_LIMIT = 1 << 20  # most (pieces x ticks) rows of the per-tick table; beyond, the eager loop runs
+BF16_MATMULS = False
+"""Opt-in: run the LSTM's matrix products with bf16 operands (fp32 sums, fp32 state and heads).
+On an AVX-512-bf16 CPU the (256 x 256) @ (256 x 1024) product is ~4x faster than fp32, but the
+rounded operands change the draws: the music is no longer bit for bit the fp32 default's (nor
+the golden files'), so it is off unless a caller sets it."""
 
 
 def fused_steps(
@@ -68,7 +73,8 @@ def fused_steps(
             `(t + 1) % check_every == 0` (as :func:`~midigan.model.free_run.run_free`).
         weights: fused0, piece_bias, pitch_wT, pitch_bias, duration_velocity_wT,
             duration_velocity_b, pitch_duration_velocity, duration_ticks, event offsets (3,).
-        layers: per LSTM layer [whhT, wihT (layer 0: unused), bias].
+        layers: per LSTM layer [whhT, wihT (layer 0: unused), bias]; with bf16 weights
+            (:data:`BF16_MATMULS`) [whhT, [wihT; whhT] (layer 0: unused), bias], the bias fp32.
         lookback: [] or copy_pitch_wT, copy_pitch_b, copy_duration_wT, copy_duration_b,
             pitch_copy, candidate offsets (L, 2), state offsets (L,).
         n_conditions, n_duration, none_pitch: sizes.
@@ -113,6 +119,7 @@ def fused_steps(
     n_pitch = pitch_wT.shape[1]
     n_velocity = dv_wT.shape[1] - n_duration
     minus_inf = torch.full([1], float("-inf"), device=row.device)
+    low = layers[0][0].dtype == torch.bfloat16
     lag_pitch = prev
     t = t0
     ended = False
@@ -130,7 +137,12 @@ def fused_steps(
         new_h: list[Tensor] = []
         new_c: list[Tensor] = []
         for layer in range(n_layers):
-            if layer == 0:
+            if low and layer == 0:  # opt-in bf16 products, fp32 everywhere else (see BF16_MATMULS)
+                gates = torch.mm(hs[0].to(torch.bfloat16), layers[0][0]).float().add_(piece_bias).add_(x)
+            elif low:  # input and recurrent products as one: [x, h] @ [W_ih; W_hh]
+                both = torch.cat((x, hs[layer]), 1).to(torch.bfloat16)
+                gates = torch.mm(both, layers[layer][1]).float().add_(layers[layer][2])
+            elif layer == 0:
                 gates = torch.addmm(piece_bias, hs[0], layers[0][0]).add_(x)
             else:
                 gates = torch.addmm(layers[layer][2], x, layers[layer][1]).addmm_(hs[layer], layers[layer][0])
@@ -297,10 +309,7 @@ def run_fused_loop(
         stepper.duration_ticks,
         stepper.offsets[:3],
     ]
-    layers = [
-        [stepper.whhT[i], stepper.whhT[i] if i == 0 else stepper.wihT[i], stepper.bias[i]]
-        for i in range(stepper.config.layers)
-    ]
+    layers = _layer_weights(stepper, BF16_MATMULS)
     zeros = torch.zeros(B, stepper.config.hidden, device=device)
     state = [zeros] * (2 * stepper.config.layers) + [prev]
     lookback: list[Tensor] = []
@@ -356,6 +365,20 @@ def run_fused_loop(
     finally:
         torch._C._set_graph_executor_optimize(optimize)
     return t
+
+
+def _layer_weights(stepper: FusedStepper, bf16: bool) -> list[list[Tensor]]:
+    """Per LSTM layer [whhT, wihT, bias] as :func:`fused_steps` takes them: fp32, or with
+    `bf16` the products' weights in bf16 (layers past the first stacked input-over-recurrent,
+    so one product covers both)."""
+    out = []
+    for i in range(stepper.config.layers):
+        whhT, wihT = stepper.whhT[i], stepper.whhT[i] if i == 0 else stepper.wihT[i]
+        if bf16:
+            wihT = wihT if i == 0 else torch.cat((wihT, whhT))
+            whhT, wihT = whhT.to(torch.bfloat16), wihT.to(torch.bfloat16)
+        out.append([whhT, wihT, stepper.bias[i]])
+    return out
 
 
 def _split_noise(block: Tensor | None, config: Any) -> list[Tensor]:
