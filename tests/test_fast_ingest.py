@@ -14,11 +14,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from midi_fuzz import DATA, midi_file, mutated_file, seeds
+from midi_fuzz import DATA, Event, midi_file, mutated_file, seeds, vlq
 
 from midigan.errors import MidiganError
 from midigan.io.midi import (
+    _UNWALKED,
+    _chord_labels,
     _chord_markers,
+    _convert_chords,
+    _convert_keys,
+    _convert_meters,
+    _convert_tempos,
+    _key_rows,
+    _meter_rows,
+    _rows,
+    _tempo_rows,
     arrays_from_midi_bytes,
     read_midi_report,
     score_from_midi_bytes,
@@ -195,22 +205,106 @@ def marker_files() -> list[bytes]:
     return [p.read_bytes() for p in paths] + [mutated_file(13, i, bases) for i in range(200)]
 
 
-def test_chord_markers_from_the_walk_are_those_symusic_holds():
-    """The walk's first-track markers stand in for symusic's objects only where they agree."""
+def conductor_files(count: int, seed: int) -> list[bytes]:
+    """Files whose first track mixes tempo, meter, key and marker events of odd lengths and
+    values with deltas of one to four bytes, channel messages, SysEx and stray status bytes:
+    where the walk's reading and symusic's could part."""
+    rng = random.Random(seed)
+    sizes = {0x51: 3, 0x58: 4, 0x59: 2}
+    symbols = ["C", "Am", "G7", "F#m7b5", "Bb", "N.C.", "Xq", "Dsus4", "E"]
+
+    def event() -> bytes:
+        roll = rng.random()
+        if roll < 0.75:
+            kind = rng.choice([0x51, 0x58, 0x59, 0x06, 0x06, 0x03, 0x01])
+            size = rng.randint(0, 6) if rng.random() < 0.1 else sizes.get(kind, rng.randint(0, 12))
+            if kind == 0x06 and rng.random() < 0.7:
+                body = f"chord:{rng.choice(symbols)}".encode() + (b"\xff" if rng.random() < 0.05 else b"")
+            elif kind == 0x58 and size == 4 and rng.random() < 0.8:
+                body = bytes(
+                    [rng.choice([0, 1, 3, 4, 7, 255]), rng.choice([0, 2, 3, 7, 8, 31, 32, 255]), 24, 8]
+                )
+            else:
+                body = bytes(rng.randrange(256) for _ in range(size))
+            return b"\xff" + bytes([kind]) + vlq(len(body)) + body
+        if roll < 0.85:
+            return rng.choice([b"\x90\x3c\x40", b"\xc0\x05", b"\x3c\x00"])
+        if roll < 0.93:
+            return b"\xf0\x02\x01\xf7"
+        return bytes([rng.choice([0xF1, 0xF8, 0xFE, 0xF7])]) + bytes(rng.randint(0, 3))
+
+    files = []
+    for _ in range(count):
+        deltas = [0, 0, 1, 5, 480, 960, 1920, 20000, 3000000]
+        first: list[Event] = [(rng.choice(deltas), event()) for _ in range(rng.randint(0, 12))]
+        first.append((rng.choice([0, 10]), b"\xff\x2f\x00"))
+        if rng.random() < 0.1:  # an event after the end of track
+            first.append((0, b"\xff\x51\x03\x07\xa1\x20"))
+        notes: list[Event] = [(0, b"\x90\x3c\x40"), (480, b"\x80\x3c\x00"), (0, b"\xff\x2f\x00")]
+        if rng.random() < 0.2:  # one in the second track
+            notes.insert(
+                0, (rng.randint(0, 500), rng.choice([b"\xff\x51\x03\x07\xa1\x20", b"\xff\x06\x07chord:C"]))
+            )
+        data = midi_file(
+            1, rng.choice([480, 96, 7]), [first, notes] if rng.random() < 0.9 else [first + notes]
+        )
+        files.append(data[: rng.randint(14, len(data))] if rng.random() < 0.05 else data)
+    return files
+
+
+def walked_and_parsed(data: bytes):
+    """The walk's layout and symusic's score of `data`, or None where either refuses it."""
     import symusic
 
+    try:
+        tpq = check_header(data, "f")
+        return tpq, walk(data, "f", COUNTER_LIMIT, tpq), symusic.Score.from_midi(data)
+    except (MidiganError, RuntimeError, ValueError, OverflowError, IndexError):
+        return None
+
+
+def test_chord_markers_from_the_walk_are_those_symusic_holds():
+    """The walk's first-track markers stand in for symusic's objects only where they agree."""
     compared = 0
-    for data in marker_files():
-        try:
-            tpq = check_header(data, "f")
-            layout = walk(data, "f", COUNTER_LIMIT, tpq)
-            markers = symusic.Score.from_midi(data).markers
-        except (MidiganError, RuntimeError, ValueError, OverflowError, IndexError):
+    for data in marker_files() + conductor_files(600, 17):
+        read = walked_and_parsed(data)
+        if read is None:
             continue
-        by_objects = _chord_markers(markers, [])  # walked list of another length: symusic's own
-        assert _chord_markers(markers, layout.markers) == by_objects
+        tpq, layout, score = read
+        by_objects = _chord_markers(score.markers, None)  # no walked list: symusic's own
+        assert _chord_markers(score.markers, layout.markers) == by_objects
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # unknown symbols
+            assert _chord_labels(layout.markers, score.markers, tpq, "f") == _convert_chords(
+                by_objects, tpq, "f"
+            )
         compared += bool(by_objects)
-    assert compared > 50
+    assert compared > 100
+
+
+def test_tempos_meters_and_keys_from_the_walk_are_those_symusic_holds():
+    """The walk's first-track tempo, meter and key events stand in for symusic's lists only where
+    the two readings agree (same count, standard lengths, distinct ticks, a first track of meta
+    events alone): the converted maps are the same either way."""
+    walked = 0
+    for data in marker_files() + conductor_files(1500, 19):
+        read = walked_and_parsed(data)
+        if read is None:
+            continue
+        tpq, layout, score = read
+        metas = layout.metas or _UNWALKED
+        tempos, meters, keys = score.tempos, score.time_signatures, score.key_signatures
+        assert _convert_tempos(_tempo_rows(metas[0x51], tempos), tpq) == _convert_tempos(
+            _rows(tempos, "time", "mspq"), tpq
+        )
+        assert _convert_meters(_meter_rows(metas[0x58], meters), tpq) == _convert_meters(
+            _rows(meters, "time", "numerator", "denominator"), tpq
+        )
+        by_walk = _convert_keys(_key_rows(metas[0x59], keys), tpq)
+        by_objects = _convert_keys(_rows(keys, "time", "key", "tonality"), tpq)
+        assert [(k, k.spelling) for k in by_walk] == [(k, k.spelling) for k in by_objects]
+        walked += layout.metas is not None and len(metas[0x51]) == len(tempos) > 0
+    assert walked > 200  # the walk's reading is used, not only the fallback
 
 
 def test_one_sort_key_orders_notes_as_the_five_key_lexsort():
@@ -228,6 +322,8 @@ def test_one_sort_key_orders_notes_as_the_five_key_lexsort():
         ).astype(np.int64)
         expected = table[:, np.lexsort(table[::-1])]
         assert np.array_equal(table.take(_token_order(table, tracks), axis=1), expected)
+        bound = int(max(table[0].max(), table[3].max())) + 2  # as the reader's bound: any larger one
+        assert np.array_equal(table.take(_token_order(table, tracks, bound), axis=1), expected)
 
 
 def test_keys_too_large_for_int64_sort_as_python_ints():

@@ -40,6 +40,7 @@ import functools
 import operator
 import struct
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -52,7 +53,7 @@ from midigan.errors import MidiReadError, MidiWriteError, TheoryError
 from midigan.io.atomic import write_atomic
 from midigan.io.limits import resolve
 from midigan.io.score_arrays import ScoreArrays, note_table
-from midigan.io.smf import COUNTER_LIMIT, check_header, parser_error, walk
+from midigan.io.smf import COUNTER_LIMIT, KEPT_METAS, check_header, parser_error, walk
 from midigan.io.spelling import KeySpeller, tonic_for_fifths
 from midigan.music.score import (
     DRUM_CHANNEL,
@@ -173,7 +174,8 @@ def read_midi_arrays(
         MidiReadError: as :func:`read_midi`.
         ConfigError: as :func:`read_midi`.
     """
-    path = Path(path)
+    if not isinstance(path, Path):  # a Path given is used as it is: Path(path) parses it again
+        path = Path(path)
     try:
         with open(path, "rb", buffering=0) as file:  # unbuffered: one read, no buffer object
             data = file.readall()
@@ -232,31 +234,71 @@ def arrays_from_midi_bytes(
     kept = [t for t in source.tracks if t.note_num()]
     report = _Accumulator(tpq)
     notes = note_table(kept, name, tpq, limit, max_notes, report.add if measure else None)
-    meters = _convert_meters(_rows(source.time_signatures, "time", "numerator", "denominator"), tpq)
+    metas = layout.metas or _UNWALKED
+    meters = _convert_meters(_meter_rows(metas[0x58], source.time_signatures), tpq)
     last_offset = int((notes[0] + notes[3]).max()) if notes.shape[1] else 0
     arrays = ScoreArrays(
         names=[t.name for t in kept],
         programs=[t.program for t in kept],  # ints from symusic's uint8 and bool fields
         drums=[t.is_drum for t in kept],
         notes=notes,
-        tempos=_convert_tempos(_rows(source.tempos, "time", "mspq"), tpq),
+        tempos=_convert_tempos(_tempo_rows(metas[0x51], source.tempos), tpq),
         meters=meters,
-        keys=_convert_keys(_rows(source.key_signatures, "time", "key", "tonality"), tpq),
-        chords=_convert_chords(_chord_markers(source.markers, layout.markers), tpq, name),
+        keys=_convert_keys(_key_rows(metas[0x59], source.key_signatures), tpq),
+        chords=_chord_labels(layout.markers, source.markers, tpq, name),
         end_tick=_end_tick(meters, last_offset, _tick_to_grid(layout.first_end, tpq)),
         title=layout.title,
     )
     return arrays, report.result()
 
 
-def _rows(events: object, *fields: str) -> list[tuple[int, ...]]:
+# The first track's tempo, meter and key events, as the walk read them (smf.Layout.metas), stand
+# for symusic's lists where the two must agree: as many events (so none elsewhere, none the walk
+# missed), each of the standard length (symusic reads a shorter one past its end), distinct ticks
+# (symusic's sort need not keep the file order of events at one tick). Elsewhere symusic's list
+# is read, one attribute at a time. A test compares both readings on fixtures and fuzzed files.
+_UNWALKED: dict[int, None] = dict.fromkeys(KEPT_METAS)
+"""Layout.metas where the walk could not read the first track's meta events for symusic's."""
+
+
+def _walked(walked: list[tuple[int, bytes]] | None, size: int, events: object) -> bool:
+    """Whether the walk's events of one kind, each `size` bytes of data, stand for symusic's `events`."""
+    if walked is None or len(walked) != len(events):
+        return False
+    ticks = [tick for tick, _ in walked]
+    return all(len(raw) == size for _, raw in walked) and all(map(operator.lt, ticks, ticks[1:]))
+
+
+def _tempo_rows(walked: list[tuple[int, bytes]] | None, events: object) -> tuple[tuple[int, ...], ...]:
+    """`(tick, microseconds per quarter)` per set_tempo event."""
+    if _walked(walked, 3, events):
+        return tuple((tick, int.from_bytes(raw, "big")) for tick, raw in walked)
+    return _rows(events, "time", "mspq")
+
+
+def _meter_rows(walked: list[tuple[int, bytes]] | None, events: object) -> tuple[tuple[int, ...], ...]:
+    """`(tick, numerator, denominator)` per time signature (a denominator past 128, which symusic
+    holds in a byte, is read there)."""
+    if _walked(walked, 4, events) and all(raw[1] <= 7 for _, raw in walked):
+        return tuple((tick, raw[0], 1 << raw[1]) for tick, raw in walked)
+    return _rows(events, "time", "numerator", "denominator")
+
+
+def _key_rows(walked: list[tuple[int, bytes]] | None, events: object) -> tuple[tuple[int, ...], ...]:
+    """`(tick, sharps, minor)` per key signature (sharps signed, as symusic reads them)."""
+    if _walked(walked, 2, events):
+        return tuple((tick, raw[0] - (raw[0] & 0x80) * 2, raw[1]) for tick, raw in walked)
+    return _rows(events, "time", "key", "tonality")
+
+
+def _rows(events: object, *fields: str) -> tuple[tuple[int, ...], ...]:
     """A symusic event list (tempos, meters, keys) as one tuple of `fields` per event: read one
     attribute at a time for a few events (a file holds one or two; ``numpy()`` costs more),
     through ``numpy()`` for many."""
     if len(events) > 16:
         arrays = events.numpy()
-        return list(zip(*(arrays[field].tolist() for field in fields), strict=True))
-    return list(map(operator.attrgetter(*fields), events))
+        return tuple(zip(*(arrays[field].tolist() for field in fields), strict=True))
+    return tuple(map(operator.attrgetter(*fields), events))
 
 
 def _first_line(error: Exception) -> str:
@@ -305,7 +347,24 @@ def _last_per_tick(ticks: list[int], items: list) -> list:
     return list(kept.values())
 
 
-def _convert_tempos(rows: list[tuple[int, ...]], tpq: int) -> list[Tempo]:
+_Rows = tuple[tuple[int, ...], ...]
+
+
+def _memo(convert: Callable[[_Rows, int], list]) -> Callable[[_Rows, int], list]:
+    """`convert(rows, tpq)`, remembered for the few rows of a usual file (a corpus repeats the same
+    tempo, meter and key at tick 0 thousands of times); each call gets a list of its own. The
+    objects are frozen, so files may share them."""
+    remembered = functools.lru_cache(maxsize=1024)(convert)
+
+    @functools.wraps(convert)
+    def call(rows: _Rows, tpq: int) -> list:
+        return list(remembered(rows, tpq) if len(rows) <= 8 else convert(rows, tpq))
+
+    return call
+
+
+@_memo
+def _convert_tempos(rows: _Rows, tpq: int) -> list[Tempo]:
     tempos = [Tempo(_tick_to_grid(t, tpq), round(60_000_000 / m, 2)) for t, m in rows if 0 < m <= _MAX_TEMPO]
     tempos = _last_per_tick([t.tick for t in tempos], tempos)
     if not tempos or tempos[0].tick > 0:
@@ -313,7 +372,8 @@ def _convert_tempos(rows: list[tuple[int, ...]], tpq: int) -> list[Tempo]:
     return tempos
 
 
-def _convert_meters(rows: list[tuple[int, ...]], tpq: int) -> list[Meter]:
+@_memo
+def _convert_meters(rows: _Rows, tpq: int) -> list[Meter]:
     meters = [
         Meter(_tick_to_grid(t, tpq), n, d)
         for t, n, d in rows
@@ -331,7 +391,8 @@ def _writable_meter(numerator: int, denominator: int) -> bool:
     return 1 <= numerator <= 255 and 1 <= d <= 128 and not d & (d - 1)
 
 
-def _convert_keys(rows: list[tuple[int, ...]], tpq: int) -> list[KeySignature]:
+@_memo
+def _convert_keys(rows: _Rows, tpq: int) -> list[KeySignature]:
     keys = [
         KeySignature(
             _tick_to_grid(t, tpq),
@@ -345,8 +406,74 @@ def _convert_keys(rows: list[tuple[int, ...]], tpq: int) -> list[KeySignature]:
     return _last_per_tick([k.tick for k in keys], keys)
 
 
+def _chord_labels(
+    walked: list[tuple[int, bytes]] | None, markers: symusic.core.TextMetaTickList, tpq: int, name: str
+) -> list[tuple[int, int | None, str]]:
+    """:attr:`ScoreArrays.chords` from the walk's first-track markers (:func:`_walked_chords`) or,
+    where those cannot stand for symusic's, from :func:`_chord_markers`."""
+    if walked is not None and len(markers) == len(walked):
+        labels = _walked_chords(walked, tpq)
+        if labels is not None:
+            return labels
+    return _convert_chords(_chord_markers(markers, walked), tpq, name)
+
+
+_UNREAD = object()
+"""What :func:`_marker_chord` returns for a marker it leaves to the full reading."""
+
+_MARKER_CHORDS: dict[bytes, tuple[int | None, str] | None] = {}
+"""A marker's raw text -> its chord label's `(root, quality)`, or None for a marker that is no
+chord label: a corpus repeats a few dozen markers thousands of times."""
+
+
+def _walked_chords(walked: list[tuple[int, bytes]], tpq: int) -> list[tuple[int, int | None, str]] | None:
+    """:func:`_convert_chords` of :func:`_chord_markers` where every chord marker is known and
+    UTF-8 and no two share a tick (else None): one cached look-up a marker.
+
+    The walk's markers come in file order, so their ticks rise: the grid ticks need no sort,
+    and of several labels on one grid tick the last replaces the one before.
+    """
+    labels: list[tuple[int, int | None, str]] = []
+    last = -1
+    for tick, raw in walked:
+        chord = _MARKER_CHORDS.get(raw, _UNREAD)
+        if chord is _UNREAD:
+            chord = _marker_chord(raw)
+            if chord is _UNREAD:
+                return None
+        if chord is None:
+            continue
+        if tick == last:  # two chord markers at one tick: symusic's order decides
+            return None
+        last = tick
+        grid = (2 * TPQ * tick + tpq) // (2 * tpq)  # _tick_to_grid
+        if labels and labels[-1][0] == grid:
+            labels[-1] = (grid, *chord)
+        else:
+            labels.append((grid, *chord))
+    return labels
+
+
+def _marker_chord(raw: bytes) -> object:
+    """The chord label of one marker's raw text: `(root, quality)`, None for a marker that is
+    no chord label, :data:`_UNREAD` for text that is not UTF-8 or an unknown symbol (left to
+    :func:`_convert_chords`, which warns). Short texts are remembered."""
+    if raw.startswith(CHORD_MARKER_PREFIX.encode()):
+        try:
+            chord: tuple[int | None, str] | None = _parse_chord(raw[len(CHORD_MARKER_PREFIX) :].decode())
+        except (UnicodeDecodeError, TheoryError):
+            return _UNREAD
+    else:
+        chord = None
+    if len(raw) <= 64:
+        if len(_MARKER_CHORDS) >= 4096:
+            _MARKER_CHORDS.clear()
+        _MARKER_CHORDS[raw] = chord
+    return chord
+
+
 def _chord_markers(
-    markers: symusic.core.TextMetaTickList, walked: list[tuple[int, bytes]]
+    markers: symusic.core.TextMetaTickList, walked: list[tuple[int, bytes]] | None
 ) -> list[tuple[int, str]]:
     """`(source tick, symbol)` of the ``chord:`` markers, in symusic's order.
 
@@ -357,7 +484,7 @@ def _chord_markers(
     at one tick (symusic's sort does not keep their file order) or text that is not UTF-8.
     """
     prefix, raw_prefix = len(CHORD_MARKER_PREFIX), CHORD_MARKER_PREFIX.encode()
-    if len(markers) == len(walked):
+    if walked is not None and len(markers) == len(walked):
         chords = [(tick, raw) for tick, raw in walked if raw.startswith(raw_prefix)]
         if len({tick for tick, _ in chords}) == len(chords):
             try:
@@ -384,7 +511,7 @@ def _convert_chords(found: list[tuple[int, str]], tpq: int, name: str) -> list[t
         except TheoryError:
             bad.append(symbol)
     if bad:
-        warnings.warn(f"{name}: ignored unknown chord markers {bad[:5]}", stacklevel=4)
+        warnings.warn(f"{name}: ignored unknown chord markers {bad[:5]}", stacklevel=5)
     ticks = [c[0] for c in labels]
     if not all(map(operator.le, ticks, ticks[1:])):
         labels.sort(key=operator.itemgetter(0))

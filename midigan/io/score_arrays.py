@@ -105,50 +105,58 @@ def note_table(
     parts = [track.notes.numpy() for track in tracks]  # symusic's arrays, taken once
     if not parts:
         return np.zeros((5, 0), dtype=np.int64)
-    fields = ("time", "duration", "pitch", "velocity")
-    if len(parts) == 1:
-        time, length, pitch, velocity = (parts[0][field] for field in fields)
-    else:
-        time, length, pitch, velocity = (np.concatenate([p[field] for p in parts]) for field in fields)
-    start, length = time.astype(np.int64), length.astype(np.int64)
-    stop = start + length
-    if start.min() < 0 or length.min() < 0 or stop.max() > limit:
+    table = _joined(parts, count)
+    low = table.min(axis=1).tolist()  # one call for all rows: only onsets and durations matter
+    if low[0] < 0 or low[3] < 0:
         _refuse_timing(parts, name, limit)
-    table = np.empty((5, count), dtype=np.int64)  # rows: NOTE_ROWS
-    onset, duration = _grid_into(start, tpq, table[0]), _grid_into(stop, tpq, table[3])
+    table[3] += table[0]  # note ends, in source ticks
+    last = int(table[3].max())
+    if last > limit:
+        _refuse_timing(parts, name, limit)
+    source = table[0::3].copy() if report is not None else None
+    _grid_into(table[0::3], tpq)  # onsets and ends together
+    onset, duration = table[0], table[3]
     duration -= onset
     np.maximum(duration, 1, out=duration)
-    table[1] = 0 if len(parts) == 1 else np.repeat(np.arange(len(parts)), [len(p["time"]) for p in parts])
-    table[2] = pitch
-    table[4] = velocity
-    if report is not None:  # errors in source ticks times TPQ, so they stay integers
-        onset_error = np.abs(onset * tpq - start * TPQ)
-        offset_error = np.abs((onset + table[3]) * tpq - stop * TPQ)
+    if source is not None:  # errors in source ticks times TPQ, so they stay integers
+        onset_error = np.abs(onset * tpq - source[0] * TPQ)
+        offset_error = np.abs((onset + duration) * tpq - source[1] * TPQ)
         errors = np.maximum(onset_error, offset_error)
         bounds = np.cumsum([len(p["time"]) for p in parts]).tolist()
         for lo, hi in zip([0, *bounds], bounds, strict=False):
             report(errors[lo:hi])
-    return table.take(_token_order(table, len(parts)), axis=1)
+    return table.take(_token_order(table, len(parts), _to_grid(last, tpq) + 2), axis=1)
 
 
-def _token_order(table: np.ndarray, tracks: int) -> np.ndarray:
+def _joined(parts: list[dict[str, np.ndarray]], count: int) -> np.ndarray:
+    """symusic's per-track note arrays as one `(5, count)` int64 table in source ticks: rows
+    :data:`NOTE_ROWS`, durations where the ends will go, tracks in file order."""
+    table = np.empty((5, count), dtype=np.int64)
+    rows = ((0, "time"), (2, "pitch"), (3, "duration"), (4, "velocity"))
+    if len(parts) == 1:
+        for row, field in rows:
+            table[row] = parts[0][field]
+        table[1] = 0
+    else:
+        for row, field in rows:
+            np.concatenate([p[field] for p in parts], out=table[row], casting="same_kind")
+        table[1] = np.repeat(np.arange(len(parts)), [len(p["time"]) for p in parts])
+    return table
+
+
+def _token_order(table: np.ndarray, tracks: int, bound: int | None = None) -> np.ndarray:
     """The permutation sorting the note table by (onset, track, pitch, duration, velocity).
 
     One argsort of a single int64 key where the five fit in 62 bits (pitch and velocity
-    take 7 bits each: MIDI data bytes), else a five-key lexsort.
+    take 7 bits each: MIDI data bytes), else a five-key lexsort. `bound`, when given, exceeds
+    every onset and duration (the last note end on the grid, plus two: a duration is at least
+    one), which spares two scans of the table; the key, one dot product, orders as the exact one.
     """
-    onset, track, pitch, duration, velocity = table
-    longest = int(duration.max()) + 1
-    if (int(onset.max()) + 1) * tracks * 128 * longest * 128 < 2**62:
-        key = onset * tracks
-        key += track
-        key *= 128
-        key += pitch
-        key *= longest
-        key += duration
-        key *= 128
-        key += velocity
-        return np.argsort(key)  # equal keys are equal notes: their order does not matter
+    if bound is None:
+        bound = max(int(table[0].max()), int(table[3].max())) + 1
+    if bound * tracks * 128 * bound * 128 < 2**62:
+        weights = np.asarray([tracks * 128 * bound * 128, 128 * bound * 128, bound * 128, 128, 1])
+        return np.argsort(weights @ table)  # equal keys are equal notes: their order does not matter
     return np.lexsort(table[::-1])
 
 
@@ -168,13 +176,14 @@ def _refuse_timing(parts: list[dict[str, np.ndarray]], name: str, limit: int) ->
     raise AssertionError("_refuse_timing: no note out of bounds")  # pragma: no cover
 
 
-def _grid_into(ticks: np.ndarray, tpq: int, out: np.ndarray) -> np.ndarray:
-    """Source ticks (int64) -> grid ticks, rounded to the nearest (halves up), written into `out`
-    with no temporaries; returns `out`."""
-    if tpq == TPQ:
-        out[:] = ticks
-        return out
-    np.multiply(ticks, 2 * TPQ, out=out)
-    out += tpq
-    out //= 2 * tpq
-    return out
+def _grid_into(ticks: np.ndarray, tpq: int) -> None:
+    """Source ticks (int64) -> grid ticks in place, rounded to the nearest (halves up)."""
+    if tpq != TPQ:
+        ticks *= 2 * TPQ
+        ticks += tpq
+        ticks //= 2 * tpq
+
+
+def _to_grid(tick: int, tpq: int) -> int:
+    """One source tick as :func:`_grid_into` rounds it."""
+    return (2 * TPQ * tick + tpq) // (2 * tpq)

@@ -94,6 +94,10 @@ def check_header(data: bytes, name: str) -> int:
     return division
 
 
+KEPT_METAS = (0x06, 0x51, 0x58, 0x59)
+"""The first track's meta events the walk keeps: marker, set tempo, time signature, key signature."""
+
+
 @dataclass(frozen=True)
 class Layout:
     """What the walk found, in source ticks.
@@ -102,15 +106,22 @@ class Layout:
         title: the first track's name ('' when none).
         first_end: the first track's end-of-track tick.
         tracks: the number of MTrk chunks.
-        markers: the first track's marker events (meta 0x06), `(tick, raw text bytes)` in file
-            order: in a midigan file the chord labels, read here at no extra cost instead of
-            through symusic's objects one by one.
+        metas: the first track's meta events of each type of :data:`KEPT_METAS`, `(tick, raw
+            data bytes)` in file order, before its end of track: in a midigan file the chord
+            labels and the tempo, meter and key maps, read here at no extra cost instead of
+            through symusic's objects one by one. None where the first track is not meta
+            events alone up to an end of track (see :func:`_walk_track`).
     """
 
     title: str
     first_end: int
     tracks: int
-    markers: list[tuple[int, bytes]]
+    metas: dict[int, list[tuple[int, bytes]]] | None
+
+    @property
+    def markers(self) -> list[tuple[int, bytes]] | None:
+        """The first track's marker events (meta 0x06): the chord labels of a midigan file."""
+        return None if self.metas is None else self.metas[0x06]
 
 
 def walk(data: bytes, name: str, limit: int, tpq: int) -> Layout:
@@ -127,18 +138,19 @@ def walk(data: bytes, name: str, limit: int, tpq: int) -> Layout:
     """
     chunks = _track_chunks(data)
     cleared = len(chunks) < 2 or delta_bound(data[chunks[1][0] :]) <= limit
-    title, first_end, markers = "", 0, []
+    title, first_end = "", 0
+    metas: dict[int, list[tuple[int, bytes]]] = {meta: [] for meta in KEPT_METAS}
     for index, (start, stop) in enumerate(chunks):
         if index == MAX_TRACKS or (index and cleared):
             break
-        track_name, end, last = _walk_track(data, start, stop, limit, markers if index == 0 else None)
+        track_name, end, last = _walk_track(data, start, stop, limit, metas if index == 0 else None)
         if last > limit:
             raise MidiReadError(f"{name}: {_too_long(last, limit, tpq)}")
         if index == 0:
             title, first_end = track_name, end
     if len(chunks) > MAX_TRACKS:  # after the walk, so a track too long is named first, as it comes first
         raise MidiReadError(f"{name}: more than {MAX_TRACKS} tracks, the most midigan reads")
-    return Layout(title, first_end, len(chunks), markers)
+    return Layout(title, first_end, len(chunks), metas if metas and chunks else None)
 
 
 def _track_chunks(data: bytes) -> list[tuple[int, int]]:
@@ -202,26 +214,38 @@ def _too_long(tick: int, limit: int, tpq: int) -> str:
 
 
 def _walk_track(
-    data: bytes, pos: int, end: int, limit: int, markers: list[tuple[int, bytes]] | None = None
+    data: bytes, pos: int, end: int, limit: int, metas: dict[int, list[tuple[int, bytes]]] | None = None
 ) -> tuple[str, int, int]:
     """One track: its name, its end-of-track tick and its last other event's tick.
 
     Stops early once an event passes `limit` (that tick is returned as the last event).
-    `markers`, when given, receives every marker event before the end of track as
-    `(tick, raw text bytes)`.
+    `metas`, when given, receives every meta event of the types it holds lists for, before
+    the end of track, as `(tick, raw data bytes)` (:attr:`Layout.metas`); it is emptied
+    where the track is not meta events alone, each number at most MIDI's four bytes, up to
+    an end of track (another parser may split other bytes otherwise than this walk).
     The loop is the hot path of reading (about a microsecond per event): channel
-    messages, nearly all of a file, take the first branch.
+    messages, nearly all of a file, take the first branch; deltas of one or two bytes
+    (a conductor track's, between beats) are read inline.
     """
     name, tick, status = None, 0, 0
+    kept = metas if metas is not None else {}
     try:
         while pos < end:
             delta = data[pos]
             if delta < 0x80:  # most deltas fit one byte
                 pos += 1
+            elif data[pos + 1] < 0x80:  # the rest mostly two
+                delta = (delta & 0x7F) << 7 | data[pos + 1]
+                pos += 2
             else:
-                delta, pos = _read_vlq(data, pos)
+                delta, after = _read_vlq(data, pos)
+                if after - pos > 4:
+                    kept.clear()
+                pos = after
             kind = data[pos]
             if kind < 0xF0:  # a channel message, with its status byte or running status
+                if kept:
+                    kept.clear()
                 tick += delta
                 if kind & 0x80:
                     status = kind
@@ -235,13 +259,18 @@ def _walk_track(
                 if length < 0x80:
                     pos += 3
                 else:
-                    length, pos = _read_vlq(data, pos + 2)
-                if meta == 0x06 and markers is not None and pos + length <= end:
-                    markers.append((tick, data[pos : pos + length]))  # a ragged one: left out
+                    length, after = _read_vlq(data, pos + 2)
+                    if after - pos > 6:
+                        kept.clear()
+                    pos = after
+                if meta in kept:
+                    if pos + length <= end:  # a ragged one: left out
+                        kept[meta].append((tick, data[pos : pos + length]))
                 elif meta == 0x03 and name is None:
                     name = data[pos : pos + length].decode("utf-8", errors="replace")
                 pos += length
             else:  # system exclusive (0xF0, 0xF7) or a byte the parser will judge
+                kept.clear()
                 tick += delta
                 length, pos = _read_vlq(data, pos + 1)
                 pos += length
@@ -249,6 +278,7 @@ def _walk_track(
                 break
     except IndexError:
         pass  # a ragged last event: the parser decides whether the file is readable
+    kept.clear()  # no end of track
     return name or "", tick, tick
 
 

@@ -160,14 +160,17 @@ def bar_starts(meters: list[Meter], until: int) -> np.ndarray:
 
 
 class Encoder:
-    """Builds the whole sequence with one sort: a row per token, keyed by (tick, class, order).
+    """Builds the whole sequence with one stable sort: a row per token, keyed by (tick, class).
 
-    Every row's key is the one int `(tick * 8 + class + 1) * span + order` (`span` exceeds
-    every order), so one argsort puts the tokens in sequence order. The notes, nearly all
-    of the tokens, are numpy columns; bars, meters, cuts, tempos, keys and chords are Python
-    rows (a few dozen a piece: cheaper as list entries than as a dozen tiny numpy calls
-    each). No per-note Python loop. Keys are int64 where they fit (any piece the reader's
-    limits admit), Python ints in an object array where not.
+    Every row's key is the one int `tick * 8 + class + 1`; a stable argsort puts the tokens in
+    sequence order, rows of one key keeping the order they were made in (each kind of row is
+    made in sequence order: bars, map entries, each note's tokens), so no row needs an index
+    in its key. The header (key -1) and EOS (above every tick) ride in the same sort. The
+    notes, nearly all of the tokens, are one numpy matrix of five token slots a note
+    (Position, Track, Pitch, Duration, Velocity), the slots a note does not write masked out;
+    bars, meters, cuts, tempos, keys and chords are Python rows (a few dozen a piece: cheaper
+    as list entries than as tiny numpy calls). No per-note Python loop. Keys are int64 where
+    they fit (any piece the reader's limits admit), Python ints in an object array where not.
     """
 
     # Classes at one tick, in sequence order.
@@ -176,114 +179,153 @@ class Encoder:
     def __init__(self, piece: PieceArrays, vocab: TokenVocab) -> None:
         self.piece, self.vocab, self.base = piece, vocab, vocab.base
         self.end, self.starts = piece.end, piece.starts
-        longest = max(piece.notes.shape[1], len(piece.starts), len(piece.tempos), len(piece.keys))
-        self.span = 4 * max(longest, len(piece.chords)) + 4  # orders are 4 * index + slot
-        self.top = (max(self.end, 0) + 2) * 8 * self.span  # above every row's key
+        self.top = (max(self.end, 0) + 2) * 8  # above every row's key
         self.dtype = np.int64 if self.top < 2**62 else object
-        self.rows: list[int] = []  # flat: key, id; then the next row
+        self.keys: list[int] = []  # the Python rows: sort keys and ids
+        self.ids: list[int] = []
+        self.bar = 0  # the bar length where one meter rules from tick 0 (positions: tick % bar)
+        self.barlines: list[int] = []  # the barlines otherwise, for the maps' positions
 
     def encode(self) -> np.ndarray:
-        piece, base, rows = self.piece, self.base, self.rows
-        header = [base[BOS]]
+        piece, base, keys, ids = self.piece, self.base, self.keys, self.ids
+        ids.append(base[BOS])
         for index, (program, drum) in enumerate(zip(piece.programs, piece.drums, strict=True)):
-            header += [base[TRACK] + index, base[PROGRAM] + min(max(program, 0), 127)]
-            header += [base[DRUM]] if drum else []
-        for index, token in enumerate(header):  # before every body row (keys >= 0)
-            rows += (index - len(header), token)
-        rows += (self.top, base[EOS])
-        onset, slots, note_ids = self._notes()
-        map_ticks: list[int] = []
-        bar_keys = bar_ids = _EMPTY
+            ids += (base[TRACK] + index, base[PROGRAM] + min(max(program, 0), 127))
+            if drum:
+                ids.append(base[DRUM])
+        keys += [-1] * len(ids)  # before every body row; the stable sort keeps their order
+        keys.append(self.top)
+        ids.append(base[EOS])
+        onset, values = self._notes()
+        highest = -1  # the largest position of a tempo, key or chord
         if len(self.starts) > 1:
-            bar_keys, bar_ids = self._bars()
-            map_ticks = self._maps()
-        ticks = _unique_ticks(onset, map_ticks)
-        positions = base[POSITION] + self._positions(ticks)
-        if self.dtype is object:
-            ticks, onset = ticks.astype(object), onset.astype(object)
-        key_ticks = ticks * 8
-        flat = np.asarray(rows, dtype=self.dtype)  # a flat list converts fastest
-        keys = np.concatenate(
-            [
-                flat[0::2],
-                bar_keys,
-                (key_ticks + self.POS_CLS + 1) * self.span,
-                (onset[slots >> 2] * 8 + 7) * self.span + slots,
-            ]
-        )
-        ids = np.concatenate([flat[1::2], bar_ids, positions, note_ids])
-        return ids[np.argsort(keys)].astype(np.int32)
+            self._bars()
+            highest = self._maps(onset)
+        note_keys, note_ids = self._note_rows(onset, values, highest)
+        every_key = np.concatenate([np.asarray(keys, dtype=self.dtype), note_keys])
+        every_id = np.concatenate([np.asarray(ids, dtype=np.int32), note_ids])
+        return every_id.take(np.argsort(every_key, kind="stable"))
 
-    def _positions(self, ticks: np.ndarray) -> np.ndarray:
-        bars = np.searchsorted(self.starts, ticks, side="right") - 1
-        positions = ticks - self.starts[bars]
-        if len(positions) and positions.max() >= self.vocab.config.max_position:
-            raise TokenGrammarError(
-                f"a bar of {int(positions.max()) + 1}+ ticks exceeds the token vocabulary's "
-                f"{self.vocab.config.max_position} positions (raise EventConfig.max_position)"
-            )
-        return positions
+    def _note_rows(
+        self, onset: np.ndarray, values: np.ndarray, highest: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Keys and ids of the notes' tokens, a Position before the first note at each tick.
 
-    def _bars(self) -> tuple[np.ndarray, np.ndarray]:
-        """Bar rows, a Meter row where a meter starts on a barline, a cut where a bar ends early.
+        `highest` is the largest position of the map rows; the position check covers both.
 
-        Returns the keys and ids of rows made in numpy (the Bar rows of a piece in one meter);
-        the others go to :attr:`rows`.
+        Raises:
+            TokenGrammarError: a position past the vocabulary's `max_position`.
         """
+        limit = self.vocab.config.max_position
+        n = len(onset)
+        if not n:
+            self._check_position(highest, limit)
+            return _EMPTY.astype(self.dtype), _EMPTY.astype(np.int32)
+        if self.bar:
+            positions = onset % self.bar
+        else:
+            positions = onset - self.starts[np.searchsorted(self.starts, onset, side="right") - 1]
+        if not self.bar or self.bar > limit:  # else no position reaches the limit
+            highest = max(highest, int(positions.max()))
+        self._check_position(highest, limit)
+        base = self.base
+        tokens = np.empty((n, 5), dtype=np.int32)  # per note: Position Track Pitch Duration Velocity
+        np.add(positions, base[POSITION], out=tokens[:, 0])
+        np.add(values.T, self.vocab_offsets(), out=tokens[:, 1:])
+        present = np.ones((n, 5), dtype=bool)  # Position at a new tick, Track where the track changes
+        np.not_equal(onset[1:], onset[:-1], out=present[1:, 0])
+        np.not_equal(values[0, 1:], values[0, :-1], out=present[1:, 1])
+        slots = np.flatnonzero(present)
+        ticks = onset.astype(object) if self.dtype is object else onset
+        note_keys = (ticks[:, None] * 8 + _SLOT_CLASSES).ravel().take(slots)
+        return note_keys, tokens.ravel().take(slots)
+
+    def vocab_offsets(self) -> np.ndarray:
+        """What Track, Pitch, Duration and Velocity values add to become ids."""
+        base = self.base
+        return np.asarray([base[TRACK], base[PITCH], base[DURATION] - 1, base[VELOCITY] - 1])
+
+    @staticmethod
+    def _check_position(highest: int, limit: int) -> None:
+        """Raises TokenGrammarError when `highest` (a position) has no token."""
+        if highest >= limit:
+            raise TokenGrammarError(
+                f"a bar of {highest + 1}+ ticks exceeds the token vocabulary's "
+                f"{limit} positions (raise EventConfig.max_position)"
+            )
+
+    def _position(self, tick: int) -> int:
+        """One tick's distance from the barline at or before it."""
+        if self.bar:
+            return tick % self.bar
+        barlines = self.barlines
+        return tick - barlines[bisect.bisect_right(barlines, tick) - 1]
+
+    def _bars(self) -> None:
+        """Bar rows, a Meter row where a meter starts on a barline, a cut where a bar ends early."""
         meters = sorted(self.piece.meters or [Meter(0, 4, 4)], key=lambda m: m.tick)
-        if len(meters) == 1 and meters[0].tick <= 0 and self.dtype is not object:
-            return self._bars_in_one_meter(meters[0])
-        starts, end, base, rows, span = self.starts.tolist(), self.end, self.base, self.rows, self.span
+        if len(meters) == 1 and meters[0].tick <= 0:
+            self._bars_in_one_meter(meters[0])
+            return
+        starts, end, base, keys, ids = self.starts.tolist(), self.end, self.base, self.keys, self.ids
+        self.barlines = starts
         at_tick = {m.tick: m for m in meters}  # the last of several at one tick wins
         at_tick.setdefault(0, meters[0])
         natural = meters[0].bar_ticks
-        cuts: list[int] = []
         longest = 0
         for b, start in enumerate(starts[:-1]):
-            key = (start * 8 + self.BAR_CLS + 1) * span + 4 * b
-            rows += (key, base[BAR])
+            keys.append(start * 8 + self.BAR_CLS + 1)
+            ids.append(base[BAR])
             meter = at_tick.get(start)
             if meter is not None:
                 natural = meter.bar_ticks
                 pair = (meter.numerator, meter.denominator)
                 if pair not in self.vocab.meter_index:
                     raise TokenGrammarError(f"meter {meter.name} has no token (numerator 1-32, d = 1..32)")
-                rows += (key + span, base[METER] + self.vocab.meter_index[pair])  # METER_CLS
+                keys.append(start * 8 + self.METER_CLS + 1)
+                ids.append(base[METER] + self.vocab.meter_index[pair])
             stop = min(starts[b + 1], end)
             if stop - start != natural:
-                cuts += ((stop * 8 + self.CUT + 1) * span, base[POSITION] + stop - start)
+                keys.append(stop * 8 + self.CUT + 1)
+                ids.append(base[POSITION] + stop - start)
                 longest = max(longest, stop - start)
         if longest >= self.vocab.config.max_position:
             raise TokenGrammarError(
                 f"a bar of {longest} ticks exceeds the token vocabulary's "
                 f"{self.vocab.config.max_position} positions (raise EventConfig.max_position)"
             )
-        rows += cuts
-        return _EMPTY, _EMPTY
 
-    def _bars_in_one_meter(self, meter: Meter) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`_bars` for one meter from tick 0: whole bars up to the last, which the end may cut."""
-        starts, base, span = self.starts, self.base, self.span
+    def _bars_in_one_meter(self, meter: Meter) -> None:
+        """:meth:`_bars` for one meter from tick 0: whole bars up to the last, which the end may cut.
+
+        The barlines are the multiples of the bar, so positions are ticks modulo the bar.
+        """
+        starts, base, keys, ids = self.starts, self.base, self.keys, self.ids
         pair = (meter.numerator, meter.denominator)
         if pair not in self.vocab.meter_index:
             raise TokenGrammarError(f"meter {meter.name} has no token (numerator 1-32, d = 1..32)")
-        self.rows += ((self.METER_CLS + 1) * span, base[METER] + self.vocab.meter_index[pair])  # tick 0
+        keys.append(self.METER_CLS + 1)  # tick 0
+        ids.append(base[METER] + self.vocab.meter_index[pair])
+        bar, count = meter.bar_ticks, len(starts) - 1
         last = int(starts[-2])
         length = min(int(starts[-1]), self.end) - last
-        if length != meter.bar_ticks:
+        if length != bar:
             if length >= self.vocab.config.max_position:
                 raise TokenGrammarError(
                     f"a bar of {length} ticks exceeds the token vocabulary's "
                     f"{self.vocab.config.max_position} positions (raise EventConfig.max_position)"
                 )
-            self.rows += (((last + length) * 8 + self.CUT + 1) * span, base[POSITION] + length)
-        count = len(starts) - 1
-        keys = (starts[:-1] * 8 + self.BAR_CLS + 1) * span + 4 * np.arange(count)
-        return keys, np.full(count, base[BAR], dtype=np.int64)
+            keys.append((last + length) * 8 + self.CUT + 1)
+            ids.append(base[POSITION] + length)
+        keys.extend(range(self.BAR_CLS + 1, 8 * bar * count, 8 * bar))  # bar b at tick b * bar
+        ids.extend([base[BAR]] * count)
+        self.bar = bar
 
-    def _maps(self) -> list[int]:
-        """Tempo, key and chord rows inside the piece; returns their ticks."""
-        config, base, rows, end, span = self.vocab.config, self.base, self.rows, self.end, self.span
+    def _maps(self, onset: np.ndarray) -> int:
+        """Tempo, key and chord rows inside the piece, a Position row at each of their ticks
+        where no note starts (the notes' rows hold the others); returns their largest position
+        where it may have no token (else -1: one meter with bars no longer than the positions)."""
+        config, base, end = self.vocab.config, self.base, self.end
         tempos, keys, chords = self.piece.tempos, self.piece.keys, self.piece.chords
         try:
             qpms = [round(t.qpm) for t in tempos]  # halves to even, as np.rint
@@ -303,24 +345,28 @@ class Encoder:
                 [k.tick for k in keys],
                 [base[KEY] + k.tonic % 12 + 12 * (k.mode == "minor") for k in keys],
             ),
-            (
-                self.CHORD_CLS,
-                [c[0] for c in chords],
-                [base[CHORD] + _chord_id(c[1], c[2]) for c in chords],
-            ),
+            (self.CHORD_CLS, *_chord_rows(chords, base[CHORD])),
         )
-        ticks = []
-        for cls, map_ticks, ids in kinds:
-            order = 0
-            for tick, token in zip(map_ticks, ids, strict=True):
-                if 0 <= tick < end:
-                    rows += ((tick * 8 + cls + 1) * span + 4 * order, token)
-                    ticks.append(tick)
-                    order += 1
-        return ticks
+        placed: set[int] = set()
+        for cls, ticks, tokens in kinds:
+            if not ticks:
+                continue
+            if min(ticks) < 0 or max(ticks) >= end:  # entries outside the piece have no bar
+                inside = [(tick, token) for tick, token in zip(ticks, tokens, strict=True) if 0 <= tick < end]
+                ticks, tokens = [tick for tick, _ in inside], [token for _, token in inside]
+            self.keys += [tick * 8 + cls + 1 for tick in ticks]
+            self.ids += tokens
+            placed.update(ticks)
+        for tick in placed.difference(onset.tolist()):  # where no note starts, and so no Position is
+            self.keys.append(tick * 8 + self.POS_CLS + 1)
+            self.ids.append(base[POSITION] + self._position(tick))
+        if not placed or (self.bar and self.bar <= config.max_position):
+            return -1  # no position of theirs reaches the limit
+        return max(map(self._position, placed))
 
-    def _notes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The kept notes' onsets in token order, and per note token its `rank * 4 + slot` and id."""
+    def _notes(self) -> tuple[np.ndarray, np.ndarray]:
+        """The kept notes' onsets in token order, and their track, pitch, duration and velocity
+        rows, clipped to what tokens hold."""
         p, notes = self.piece, self.piece.notes
         if not p.ordered and notes.shape[1]:
             onset = notes[0]
@@ -329,9 +375,8 @@ class Encoder:
                 warnings.warn(f"{int((~keep).sum())} notes start outside the piece; dropped", stacklevel=4)
             order = np.lexsort(notes[::-1])  # onset, track, pitch, duration, velocity
             notes = notes[:, order[keep[order]]]
-        n = notes.shape[1]
-        if not n:
-            return _EMPTY, _EMPTY, _EMPTY
+        if not notes.shape[1]:
+            return _EMPTY, np.zeros((4, 0), dtype=np.int64)
         limit = self.vocab.config.max_duration
         values = notes[1:]  # track, pitch, duration, velocity
         longest = int(values[2].max())
@@ -339,31 +384,22 @@ class Encoder:
             warnings.warn(f"notes longer than {limit} ticks clipped to {limit} for tokens", stacklevel=4)
         if not p.ordered or longest > limit:
             values = np.clip(values, _LOW, np.asarray([[2**62], [127], [limit], [127]]))
-        base = self.base
-        offsets = np.asarray([base[TRACK], base[PITCH], base[DURATION] - 1, base[VELOCITY] - 1])
-        ids = values.T + offsets  # (n, 4): Track Pitch Duration Velocity per note, in order
-        present = np.ones((n, 4), dtype=bool)  # Track only where the track changes
-        np.not_equal(values[0, 1:], values[0, :-1], out=present[1:, 0])
-        slots = np.flatnonzero(present)  # rank * 4 + slot
-        return notes[0], slots, ids.ravel()[slots]
+        return notes[0], values
 
+
+_SLOT_CLASSES = np.asarray([Encoder.POS_CLS + 1] + [Encoder.NOTE_CLS + 1] * 4)
+"""Each note slot's class in its key: Position, then the note's four tokens."""
 
 _LOW = np.asarray([[0], [0], [1], [1]])
 """The lowest track, pitch, duration and velocity a token holds."""
 
 
-def _unique_ticks(onset: np.ndarray, map_ticks: list[int]) -> np.ndarray:
-    """The sorted distinct ticks of `onset` and `map_ticks`: where the Position rows go.
-
-    An in-place sort and a neighbour compare (`np.unique` costs twice as much on arrays this short).
-    """
-    extra = np.asarray(map_ticks, dtype=np.int64)
-    merged = np.concatenate([onset, extra]) if len(extra) else onset.copy()
-    merged.sort()
-    first = np.empty(len(merged), dtype=bool)
-    first[:1] = True
-    np.not_equal(merged[1:], merged[:-1], out=first[1:])
-    return merged[first]
+def _chord_rows(chords: list[tuple[int, int | None, str]], base: int) -> tuple[list[int], list[int]]:
+    """Ticks and ids of `(tick, root, quality)` chord labels (one transpose, one cached id each)."""
+    if not chords:
+        return [], []
+    ticks, roots, qualities = zip(*chords, strict=True)
+    return list(ticks), [base + i for i in map(_chord_id, roots, qualities)]
 
 
 @functools.lru_cache(maxsize=1024)
