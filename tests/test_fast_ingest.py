@@ -18,17 +18,14 @@ from midi_fuzz import DATA, Event, midi_file, mutated_file, seeds, vlq
 
 from midigan.errors import MidiganError
 from midigan.io.midi import (
-    _UNWALKED,
     _chord_labels,
     _chord_markers,
     _convert_chords,
     _convert_keys,
     _convert_meters,
     _convert_tempos,
-    _key_rows,
-    _meter_rows,
+    _maps,
     _rows,
-    _tempo_rows,
     arrays_from_midi_bytes,
     read_midi_report,
     score_from_midi_bytes,
@@ -292,18 +289,17 @@ def test_tempos_meters_and_keys_from_the_walk_are_those_symusic_holds():
         if read is None:
             continue
         tpq, layout, score = read
-        metas = layout.metas or _UNWALKED
         tempos, meters, keys = score.tempos, score.time_signatures, score.key_signatures
-        assert _convert_tempos(_tempo_rows(metas[0x51], tempos), tpq) == _convert_tempos(
-            _rows(tempos, "time", "mspq"), tpq
+        by_objects = (
+            _convert_tempos(_rows(tempos, "time", "mspq"), tpq),
+            _convert_meters(_rows(meters, "time", "numerator", "denominator"), tpq),
+            _convert_keys(_rows(keys, "time", "key", "tonality"), tpq),
         )
-        assert _convert_meters(_meter_rows(metas[0x58], meters), tpq) == _convert_meters(
-            _rows(meters, "time", "numerator", "denominator"), tpq
-        )
-        by_walk = _convert_keys(_key_rows(metas[0x59], keys), tpq)
-        by_objects = _convert_keys(_rows(keys, "time", "key", "tonality"), tpq)
-        assert [(k, k.spelling) for k in by_walk] == [(k, k.spelling) for k in by_objects]
-        walked += layout.metas is not None and len(metas[0x51]) == len(tempos) > 0
+        for _ in range(2):  # computed, then remembered
+            by_walk = _maps(layout.metas, score, tpq)
+            assert by_walk[:2] == by_objects[:2]
+            assert [(k, k.spelling) for k in by_walk[2]] == [(k, k.spelling) for k in by_objects[2]]
+        walked += layout.metas is not None and len(layout.metas[0x51]) == len(tempos) > 0
     assert walked > 200  # the walk's reading is used, not only the fallback
 
 

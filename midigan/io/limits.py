@@ -48,6 +48,13 @@ ENV_NAMES = {
 
 _HOW = {"max_ticks": "--max-ticks", "max_notes": "--max-notes", "max_bars": "--max-bars"}
 
+_DEFAULTS: dict[str, dict[str, int]] = {
+    "max_ticks": {"midi": MAX_TICKS},
+    "max_notes": DEFAULT_NOTES,
+    "max_bars": DEFAULT_BARS,
+}
+"""Each limit's default per format (built once: a corpus pass resolves two limits a file)."""
+
 
 def resolve(argument: str, value: int | None, kind: Kind) -> int:
     """The limit in force: `value` if given, else the environment's, else the format's default.
@@ -61,8 +68,7 @@ def resolve(argument: str, value: int | None, kind: Kind) -> int:
             if not text.isdigit() or int(text) < 1:
                 raise ConfigError(f"{ENV_NAMES[argument]}={text!r}: give a positive whole number")
             return int(text)
-        defaults = {"max_ticks": {"midi": MAX_TICKS}, "max_notes": DEFAULT_NOTES, "max_bars": DEFAULT_BARS}
-        return defaults[argument][kind]
+        return _DEFAULTS[argument][kind]
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"{argument}={value!r}: give a positive whole number")
     return value

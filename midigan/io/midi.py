@@ -40,7 +40,7 @@ import functools
 import operator
 import struct
 import warnings
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -234,17 +234,16 @@ def arrays_from_midi_bytes(
     kept = [t for t in source.tracks if t.note_num()]
     report = _Accumulator(tpq)
     notes = note_table(kept, name, tpq, limit, max_notes, report.add if measure else None)
-    metas = layout.metas or _UNWALKED
-    meters = _convert_meters(_meter_rows(metas[0x58], source.time_signatures), tpq)
+    tempos, meters, keys = _maps(layout.metas, source, tpq)
     last_offset = int((notes[0] + notes[3]).max()) if notes.shape[1] else 0
     arrays = ScoreArrays(
         names=[t.name for t in kept],
         programs=[t.program for t in kept],  # ints from symusic's uint8 and bool fields
         drums=[t.is_drum for t in kept],
         notes=notes,
-        tempos=_convert_tempos(_tempo_rows(metas[0x51], source.tempos), tpq),
+        tempos=tempos,
         meters=meters,
-        keys=_convert_keys(_key_rows(metas[0x59], source.key_signatures), tpq),
+        keys=keys,
         chords=_chord_labels(layout.markers, source.markers, tpq, name),
         end_tick=_end_tick(meters, last_offset, _tick_to_grid(layout.first_end, tpq)),
         title=layout.title,
@@ -260,35 +259,66 @@ def arrays_from_midi_bytes(
 _UNWALKED: dict[int, None] = dict.fromkeys(KEPT_METAS)
 """Layout.metas where the walk could not read the first track's meta events for symusic's."""
 
+_Walked = Sequence[tuple[int, bytes]] | None
+"""The walk's events of one kind, `(tick, raw data bytes)`; None where it has none to offer."""
 
-def _walked(walked: list[tuple[int, bytes]] | None, size: int, events: object) -> bool:
-    """Whether the walk's events of one kind, each `size` bytes of data, stand for symusic's `events`."""
-    if walked is None or len(walked) != len(events):
+
+def _maps(
+    metas: dict[int, list[tuple[int, bytes]]] | None, source: symusic.core.ScoreTick, tpq: int
+) -> tuple[list[Tempo], list[Meter], list[KeySignature]]:
+    """The tempo, meter and key maps of a file, each a list of its own.
+
+    A corpus repeats the same few conductor events thousands of times, so where the file
+    holds a few of each, the walk's events and symusic's counts are looked up in a cache of
+    converted maps (the objects are frozen: files may share them).
+    """
+    metas = metas or _UNWALKED
+    lists = (source.tempos, source.time_signatures, source.key_signatures)
+    walked = (metas[0x51], metas[0x58], metas[0x59])
+    counts = tuple(map(len, lists))
+    if all(events is not None and len(events) <= 8 for events in walked):
+        found = _remembered_maps(tpq, *map(tuple, walked), *counts)
+    else:
+        found = _walked_maps(tpq, *walked, *counts)
+    tempos, meters, keys = found
+    if tempos is None:
+        tempos = _convert_tempos(_rows(lists[0], "time", "mspq"), tpq)
+    if meters is None:
+        meters = _convert_meters(_rows(lists[1], "time", "numerator", "denominator"), tpq)
+    if keys is None:
+        keys = _convert_keys(_rows(lists[2], "time", "key", "tonality"), tpq)
+    return list(tempos), list(meters), list(keys)
+
+
+def _walked_maps(
+    tpq: int, tempos: _Walked, meters: _Walked, keys: _Walked, *counts: int
+) -> tuple[Sequence[Tempo] | None, Sequence[Meter] | None, Sequence[KeySignature] | None]:
+    """The maps of the walk's events, given how many events of each kind symusic holds: None
+    for a kind whose walked events do not stand for symusic's (symusic's list is read then)."""
+    tempo_count, meter_count, key_count = counts
+    found: list[Sequence | None] = [None, None, None]
+    if _walked(tempos, 3, tempo_count):
+        found[0] = tuple(_convert_tempos(tuple((t, int.from_bytes(raw, "big")) for t, raw in tempos), tpq))
+    if _walked(meters, 4, meter_count) and all(raw[1] <= 7 for _, raw in meters):  # symusic: 2**d in a byte
+        found[1] = tuple(_convert_meters(tuple((t, raw[0], 1 << raw[1]) for t, raw in meters), tpq))
+    if _walked(keys, 2, key_count):  # sharps signed, as symusic reads them
+        found[2] = tuple(
+            _convert_keys(tuple((t, raw[0] - (raw[0] & 0x80) * 2, raw[1]) for t, raw in keys), tpq)
+        )
+    return found[0], found[1], found[2]
+
+
+_remembered_maps = functools.lru_cache(maxsize=1024)(_walked_maps)
+""":func:`_walked_maps` remembered, for files with a few events of each kind."""
+
+
+def _walked(walked: _Walked, size: int, count: int) -> bool:
+    """Whether the walk's events of one kind, each `size` bytes of data, stand for symusic's
+    `count` events."""
+    if walked is None or len(walked) != count:
         return False
     ticks = [tick for tick, _ in walked]
     return all(len(raw) == size for _, raw in walked) and all(map(operator.lt, ticks, ticks[1:]))
-
-
-def _tempo_rows(walked: list[tuple[int, bytes]] | None, events: object) -> tuple[tuple[int, ...], ...]:
-    """`(tick, microseconds per quarter)` per set_tempo event."""
-    if _walked(walked, 3, events):
-        return tuple((tick, int.from_bytes(raw, "big")) for tick, raw in walked)
-    return _rows(events, "time", "mspq")
-
-
-def _meter_rows(walked: list[tuple[int, bytes]] | None, events: object) -> tuple[tuple[int, ...], ...]:
-    """`(tick, numerator, denominator)` per time signature (a denominator past 128, which symusic
-    holds in a byte, is read there)."""
-    if _walked(walked, 4, events) and all(raw[1] <= 7 for _, raw in walked):
-        return tuple((tick, raw[0], 1 << raw[1]) for tick, raw in walked)
-    return _rows(events, "time", "numerator", "denominator")
-
-
-def _key_rows(walked: list[tuple[int, bytes]] | None, events: object) -> tuple[tuple[int, ...], ...]:
-    """`(tick, sharps, minor)` per key signature (sharps signed, as symusic reads them)."""
-    if _walked(walked, 2, events):
-        return tuple((tick, raw[0] - (raw[0] & 0x80) * 2, raw[1]) for tick, raw in walked)
-    return _rows(events, "time", "key", "tonality")
 
 
 def _rows(events: object, *fields: str) -> tuple[tuple[int, ...], ...]:
@@ -350,20 +380,6 @@ def _last_per_tick(ticks: list[int], items: list) -> list:
 _Rows = tuple[tuple[int, ...], ...]
 
 
-def _memo(convert: Callable[[_Rows, int], list]) -> Callable[[_Rows, int], list]:
-    """`convert(rows, tpq)`, remembered for the few rows of a usual file (a corpus repeats the same
-    tempo, meter and key at tick 0 thousands of times); each call gets a list of its own. The
-    objects are frozen, so files may share them."""
-    remembered = functools.lru_cache(maxsize=1024)(convert)
-
-    @functools.wraps(convert)
-    def call(rows: _Rows, tpq: int) -> list:
-        return list(remembered(rows, tpq) if len(rows) <= 8 else convert(rows, tpq))
-
-    return call
-
-
-@_memo
 def _convert_tempos(rows: _Rows, tpq: int) -> list[Tempo]:
     tempos = [Tempo(_tick_to_grid(t, tpq), round(60_000_000 / m, 2)) for t, m in rows if 0 < m <= _MAX_TEMPO]
     tempos = _last_per_tick([t.tick for t in tempos], tempos)
@@ -372,7 +388,6 @@ def _convert_tempos(rows: _Rows, tpq: int) -> list[Tempo]:
     return tempos
 
 
-@_memo
 def _convert_meters(rows: _Rows, tpq: int) -> list[Meter]:
     meters = [
         Meter(_tick_to_grid(t, tpq), n, d)
@@ -391,7 +406,6 @@ def _writable_meter(numerator: int, denominator: int) -> bool:
     return 1 <= numerator <= 255 and 1 <= d <= 128 and not d & (d - 1)
 
 
-@_memo
 def _convert_keys(rows: _Rows, tpq: int) -> list[KeySignature]:
     keys = [
         KeySignature(

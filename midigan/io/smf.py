@@ -263,9 +263,10 @@ def _walk_track(
                     if after - pos > 6:
                         kept.clear()
                     pos = after
-                if meta in kept:
+                bucket = kept.get(meta)
+                if bucket is not None:
                     if pos + length <= end:  # a ragged one: left out
-                        kept[meta].append((tick, data[pos : pos + length]))
+                        bucket.append((tick, data[pos : pos + length]))
                 elif meta == 0x03 and name is None:
                     name = data[pos : pos + length].decode("utf-8", errors="replace")
                 pos += length

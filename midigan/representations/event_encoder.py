@@ -139,7 +139,7 @@ def bar_starts(meters: list[Meter], until: int) -> np.ndarray:
         bar = ordered[0].bar_ticks
         if bar <= 0:
             raise TheoryError(f"meter {ordered[0].name} at {ordered[0].tick}: a bar under one tick")
-        return bar * np.arange(-(-until // bar) + 1, dtype=np.int64)
+        return np.arange(0, (-(-until // bar) + 1) * bar, bar, dtype=np.int64)
     ticks = [m.tick for m in ordered]
     segments = [0, *sorted({t for t in ticks[1:] if t > 0})]
     lines = []
@@ -231,7 +231,7 @@ class Encoder:
         base = self.base
         tokens = np.empty((n, 5), dtype=np.int32)  # per note: Position Track Pitch Duration Velocity
         np.add(positions, base[POSITION], out=tokens[:, 0])
-        np.add(values.T, self.vocab_offsets(), out=tokens[:, 1:])
+        np.add(values.T, self._offsets(), out=tokens[:, 1:])
         present = np.ones((n, 5), dtype=bool)  # Position at a new tick, Track where the track changes
         np.not_equal(onset[1:], onset[:-1], out=present[1:, 0])
         np.not_equal(values[0, 1:], values[0, :-1], out=present[1:, 1])
@@ -240,7 +240,7 @@ class Encoder:
         note_keys = (ticks[:, None] * 8 + _SLOT_CLASSES).ravel().take(slots)
         return note_keys, tokens.ravel().take(slots)
 
-    def vocab_offsets(self) -> np.ndarray:
+    def _offsets(self) -> np.ndarray:
         """What Track, Pitch, Duration and Velocity values add to become ids."""
         base = self.base
         return np.asarray([base[TRACK], base[PITCH], base[DURATION] - 1, base[VELOCITY] - 1])
