@@ -156,6 +156,51 @@ def test_temperature_scales_fused_logits():
     torch.testing.assert_close(cold.pitch_wT, 2 * warm.pitch_wT)
 
 
+def test_head_temperatures_scale_only_their_own_head():
+    """Shares of 1 are the one temperature bit for bit; a pitch share of 2 halves only the pitch
+    head, a duration share only the duration columns (not velocity's), a copy share only the
+    copy weights."""
+    from midigan.model.stepper import HeadTemperatures
+
+    g = tiny_bundle(lookback=(1, 2)).generator
+    n_d = g.config.n_duration
+    plain, ones = FusedStepper(g, 0.8), FusedStepper(g, 0.8, HeadTemperatures())
+    names = ("pitch_wT", "duration_velocity_wT", "pitch_duration_velocity", "copy_pitch_wT", "pitch_copy")
+    for name in names:
+        assert torch.equal(getattr(plain, name), getattr(ones, name)), name
+    bold = FusedStepper(g, 0.8, HeadTemperatures(pitch=2.0, duration=4.0, copy=0.5))
+    torch.testing.assert_close(bold.pitch_wT, plain.pitch_wT / 2)
+    torch.testing.assert_close(bold.duration_velocity_wT[:, :n_d], plain.duration_velocity_wT[:, :n_d] / 4)
+    torch.testing.assert_close(bold.duration_velocity_wT[:, n_d:], plain.duration_velocity_wT[:, n_d:])
+    torch.testing.assert_close(bold.copy_pitch_wT, plain.copy_pitch_wT * 2)
+    torch.testing.assert_close(bold.pitch_copy, plain.pitch_copy * 2)
+    greedy = FusedStepper(g, 0.0, HeadTemperatures(pitch=2.0, duration=4.0, copy=0.5))
+    assert torch.equal(greedy.pitch_wT, FusedStepper(g, 0.0).pitch_wT)  # greedy: argmax, nothing scaled
+
+
+def test_bundle_reads_head_temperatures_from_its_config():
+    from midigan.model.stepper import HeadTemperatures
+
+    bundle = tiny_bundle()
+    assert bundle.head_temperatures == HeadTemperatures()  # a config without shares: one temperature
+    bundle.meta = {"run": {"sampling": {"temperature": 0.85, "pitch": 1.2, "duration": 1.1, "copy": 0.9}}}
+    assert bundle.head_temperatures == HeadTemperatures(pitch=1.2, duration=1.1, copy=0.9)
+    bolder = FusedStepper(bundle.generator, 0.85 * 1.2)
+    torch.testing.assert_close(bundle.stepper(0.85).pitch_wT, bolder.pitch_wT)
+    bundle.meta = {"run": {"sampling": {"pitch": -1, "duration": "x"}}}  # malformed: ignored
+    assert bundle.head_temperatures == HeadTemperatures()
+
+
+def test_a_head_temperature_share_out_of_range_is_a_config_error(tmp_path):
+    from midigan.errors import ConfigError
+    from midigan.train.config import load_config
+
+    path = tmp_path / "bad.toml"
+    path.write_text("[sampling]\npitch = 0\n")
+    with pytest.raises(ConfigError, match=r"sampling\.pitch"):
+        load_config(path)
+
+
 def test_z_changes_the_output():
     bundle = tiny_bundle()
     batch = random_batch(bundle.config, B=1)

@@ -39,7 +39,7 @@ from midigan.errors import CheckpointError, ConfigError
 from midigan.model.config import ModelConfig, model_config_from_dict
 from midigan.model.generator import Generator, parameter_shapes
 from midigan.model.harmony import HarmonyModel, load_harmony
-from midigan.model.stepper import FusedStepper
+from midigan.model.stepper import FusedStepper, HeadTemperatures
 from midigan.representations.ids import (
     MAX_BAR_INDEX,
     MAX_BARS_REMAINING,
@@ -95,7 +95,7 @@ class ModelBundle:
 
         Building one costs tens of milliseconds (every embedding table multiplied
         through the first layer), more than sampling a short piece. The cache key
-        holds everything the fused weights are computed from: temperature, the
+        holds everything the fused weights are computed from: temperature, the head shares, the
         generator's device and dtype, the CPU thread count (it can change the
         rounding of the products) and the identity and in-place version of every
         weight, so moving, retraining or swapping the generator rebuilds it and a
@@ -109,13 +109,21 @@ class ModelBundle:
         )
         device = g.pitch_head.weight.device
         threads = torch.get_num_threads() if device.type == "cpu" else 0
-        key = (float(temperature), str(device), g.pitch_head.weight.dtype, threads, id(g), versions)
+        heads = self.head_temperatures
+        key = (float(temperature), heads, str(device), g.pitch_head.weight.dtype, threads, id(g), versions)
         found = self._steppers.get(key)
         if found is None:
             if len(self._steppers) >= _STEPPER_CACHE:
                 self._steppers.clear()
-            found = self._steppers[key] = FusedStepper(g, temperature)
+            found = self._steppers[key] = FusedStepper(g, temperature, heads)
         return found
+
+    @property
+    def head_temperatures(self) -> HeadTemperatures:
+        """Each head's share of the temperature, tuned with the model (config.json
+        `run.sampling`: `pitch`, `duration`, `copy`); all 1.0 where the config has none."""
+        run = self.meta.get("run")
+        return HeadTemperatures.from_dict(run.get("sampling") if isinstance(run, dict) else None)
 
     @property
     def temperature(self) -> float:

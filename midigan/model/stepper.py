@@ -15,6 +15,8 @@ into the free-running loop (:mod:`midigan.model.free_run`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
@@ -29,22 +31,70 @@ def _gate_order(hidden: int, device: torch.device) -> torch.Tensor:
     )
 
 
+@dataclass(frozen=True)
+class HeadTemperatures:
+    """Each head's share of the sampling temperature: its logits are divided by `temperature x share`.
+
+    One temperature for every head is a poor fit for a model with copy heads: a temperature low
+    enough to keep its confident repeats (the lookback's copy weights) also narrows the notes it
+    writes fresh to the few most likely pitches and durations (the user-path evaluation found
+    fewer pitch classes and more quarter notes than the real tunes). With shares, fresh pitches
+    and durations can be drawn bolder while the copy decisions stay sharp. All 1.0 is the one
+    temperature (checkpoints without shares in their config sample exactly as before).
+
+    Attributes:
+        pitch: the pitch head (fresh pitches, before the copy weights are added).
+        duration: the duration head (fresh durations).
+        copy: the lookback copy weights, for pitch and duration alike.
+    """
+
+    pitch: float = 1.0
+    duration: float = 1.0
+    copy: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("pitch", "duration", "copy"):
+            value = getattr(self, name)
+            assert 0 < value <= 10, f"head temperature share {name} = {value} is out of (0, 10]"
+
+    @classmethod
+    def from_dict(cls, values: object) -> HeadTemperatures:
+        """The shares in a config's `sampling` section (missing or malformed ones: 1.0)."""
+        if not isinstance(values, dict):
+            return cls()
+        shares = {
+            name: float(values[name])
+            for name in ("pitch", "duration", "copy")
+            if isinstance(values.get(name), (int, float)) and 0 < values[name] <= 10
+        }
+        return cls(**shares)
+
+
 class FusedStepper:
     """Precomputed weights of one generator for step-by-step inference.
 
     Args:
         generator: the model (read once; later changes to it are not seen).
         temperature: sampling temperature > 0; 0 means greedy (no noise, no scaling).
+        heads: each head's share of `temperature` (:class:`HeadTemperatures`); unused when greedy.
     """
 
-    def __init__(self, generator: Generator, temperature: float = 1.0) -> None:
+    def __init__(
+        self, generator: Generator, temperature: float = 1.0, heads: HeadTemperatures | None = None
+    ) -> None:
         assert temperature >= 0, "temperature must be >= 0"
         g, cfg = generator, generator.config
         self.config = cfg
         self.device = g.pitch_head.weight.device
         H = cfg.hidden
         order = _gate_order(H, self.device)
+        heads = heads or HeadTemperatures()
         scale = 1.0 / temperature if temperature > 0 else 1.0
+        shares = (heads.pitch, heads.duration, heads.copy) if temperature > 0 else (1.0, 1.0, 1.0)
+        pitch_scale, duration_scale, copy_scale = (scale / share for share in shares)
+        # The duration and velocity logits come out of one product: scale their columns apart.
+        dv_scale = torch.full((g.dv_head.weight.shape[0],), scale, device=self.device)
+        dv_scale[: cfg.n_duration] = duration_scale
         with torch.no_grad():
             # Previous event (3), conditions (4, or 5 with the form table), then lookback.
             tables = [g.pitch_in, g.duration_in, g.velocity_in, *g.condition_tables()]
@@ -66,12 +116,12 @@ class FusedStepper:
                 getattr(g.lstm, f"bias_ih_l{i}")[order] + getattr(g.lstm, f"bias_hh_l{i}")[order]
                 for i in range(1, cfg.layers)
             ]
-            self.pitch_wT = (g.pitch_head.weight.T * scale).contiguous()  # (H, n_pitch)
-            self.pitch_b = g.pitch_head.bias * scale
-            self.duration_velocity_wT = (g.dv_head.weight.T * scale).contiguous()  # (H, n_dur + n_vel)
-            self.duration_velocity_b = g.dv_head.bias * scale
+            self.pitch_wT = (g.pitch_head.weight.T * pitch_scale).contiguous()  # (H, n_pitch)
+            self.pitch_b = g.pitch_head.bias * pitch_scale
+            self.duration_velocity_wT = (g.dv_head.weight.T * dv_scale).contiguous()  # (H, n_dur + n_vel)
+            self.duration_velocity_b = g.dv_head.bias * dv_scale
             # (n_pitch, n_dur + n_vel): the chosen pitch's share of the duration and velocity logits
-            self.pitch_duration_velocity = (g.pitch_out.weight @ g.dv_head.weight.T) * scale
+            self.pitch_duration_velocity = (g.pitch_out.weight @ g.dv_head.weight.T) * dv_scale
             self.mode_rows = g.mode_in.weight @ w_ih0.T  # (n_mode, 4H)
             self.style_rows = g.style_in.weight @ w_ih0.T
             self.z_rows = None if g.z_in is None else g.z_in.weight.T @ w_ih0.T  # (z_dim, 4H)
@@ -80,11 +130,12 @@ class FusedStepper:
             if self.lookback:
                 # Rows of each lag's candidate and state in the fused table (offsets added).
                 self.lookback_rows = g.lookback_offsets + self.offsets[self.n_inputs]
-                self.copy_pitch_wT = (g.copy_pitch.weight.T * scale).contiguous()  # (H, L)
-                self.copy_pitch_b = g.copy_pitch.bias * scale
-                self.copy_duration_wT = (g.copy_duration.weight.T * scale).contiguous()  # (H, 2L)
-                self.copy_duration_b = g.copy_duration.bias * scale
-                self.pitch_copy = (g.pitch_out.weight @ g.copy_duration.weight.T) * scale  # (n_pitch, 2L)
+                self.copy_pitch_wT = (g.copy_pitch.weight.T * copy_scale).contiguous()  # (H, L)
+                self.copy_pitch_b = g.copy_pitch.bias * copy_scale
+                self.copy_duration_wT = (g.copy_duration.weight.T * copy_scale).contiguous()  # (H, 2L)
+                self.copy_duration_b = g.copy_duration.bias * copy_scale
+                # (n_pitch, 2L)
+                self.pitch_copy = (g.pitch_out.weight @ g.copy_duration.weight.T) * copy_scale
         self.duration_ticks = g.duration_ticks
         self.bos = g.bos
         self.none_ids = g.none_ids

@@ -98,6 +98,12 @@ class SamplingConfig:
     """
 
     temperature: float = 0.85  # softmax temperature; an explicit --temperature wins
+    # Each head's share of it (midigan.model.stepper.HeadTemperatures): fresh pitches and
+    # durations drawn at temperature x pitch / x duration, the lookback's copy weights at
+    # temperature x copy. 1.0 everywhere is one temperature for all heads.
+    pitch: float = 1.0
+    duration: float = 1.0
+    copy: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -201,6 +207,9 @@ def validate_config(config: RunConfig) -> None:
         ("train.validate_every", config.train.validate_every >= 1),
         ("train.precision", config.train.precision in ("auto", "fp32", "bf16", "fp16")),
         ("sampling.temperature", 0 < config.sampling.temperature <= 10),
+        ("sampling.pitch", 0 < config.sampling.pitch <= 10),
+        ("sampling.duration", 0 < config.sampling.duration <= 10),
+        ("sampling.copy", 0 < config.sampling.copy <= 10),
         ("harmony.epochs", config.harmony.epochs >= 0),
         ("harmony.embed", 1 <= config.harmony.embed <= 4096),
         ("harmony.hidden", 1 <= config.harmony.hidden <= 4096),
