@@ -13,11 +13,13 @@ best round counts, in wall-clock and in CPU time):
 
 Usage::
 
-    python bench/ingest.py [FOLDER] [--limit N] [--every K] [--rounds R] [--profile] [--before DIR]
+    python bench/ingest.py [FOLDER] [--limit N] [--every K] [--rounds R] [--profile]
+                           [--before DIR | --before-rev REV]
 
 `--before DIR` adds an earlier midigan to the same run, for before/after figures: DIR holds a
 copy of that tree's `midigan/` folder as `midigan_before/`, its imports renamed
-(every `midigan.` in its imports made `midigan_before.`).
+(every `midigan.` in its imports made `midigan_before.`). `--before-rev REV` makes that copy
+itself from a git revision of this repository (``git archive``), in a temporary folder.
 
 FOLDER defaults to corpora/. Files are read once before timing, so every method
 sees a warm page cache. Figures go to bench/RESULTS.md by hand (section "Ingest").
@@ -30,6 +32,7 @@ import cProfile
 import io
 import platform
 import pstats
+import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -103,6 +106,27 @@ def before_tokens(folder: Path) -> Method:
     return lambda path: BeforeTokens.from_midi(path)
 
 
+def before_tree(revision: str, folder: Path) -> Path:
+    """`midigan/` of `revision` as `folder/midigan_before/`, imports renamed; returns `folder`.
+
+    A package of its own name, so both trees load in one process and are timed in one run.
+    """
+    import re
+    import subprocess
+    import tarfile
+
+    archive = subprocess.run(["git", "archive", revision, "midigan"], check=True, capture_output=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(folder, filter="data")
+    package = folder / "midigan_before"
+    (folder / "midigan").rename(package)
+    imports = re.compile(r"^(\s*)(from|import) midigan(\.| )", re.MULTILINE)
+    for source in package.rglob("*.py"):
+        text = source.read_text()
+        source.write_text(imports.sub(r"\1\2 midigan_before\3", text))
+    return folder
+
+
 def run(files: list[Path], rounds: int, before: Path | None = None) -> dict[str, tuple[float, float, int]]:
     methods: dict[str, Method] = {"before: EventTokens.from_midi": before_tokens(before)} if before else {}
     methods |= {
@@ -132,8 +156,8 @@ def table(results: dict[str, tuple[float, float, int]], count: int) -> str:
     ]
     for name, (seconds, cpu_seconds, failures) in results.items():
         lines.append(
-            f"| {name} | {count / seconds:,.0f} | {1000 * seconds / count:.2f} | {wall / seconds:.2f}x "
-            f"| {1000 * cpu_seconds / count:.2f} | {cpu / cpu_seconds:.2f}x | {failures} |"
+            f"| {name} | {count / seconds:,.0f} | {1000 * seconds / count:.3f} | {wall / seconds:.2f}x "
+            f"| {1000 * cpu_seconds / count:.3f} | {cpu / cpu_seconds:.2f}x | {failures} |"
         )
     return "\n".join(lines)
 
@@ -156,7 +180,11 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=1, help="use every K-th file (sorted)")
     parser.add_argument("--profile", action="store_true", help="cProfile the midigan pass")
     parser.add_argument("--before", type=Path, default=None, help="folder holding midigan_before/")
+    parser.add_argument("--before-rev", default=None, help="git revision to time beside the working tree")
     args = parser.parse_args()
+    scratch = tempfile.TemporaryDirectory(prefix="ingest-") if args.before_rev else None  # removed at exit
+    if scratch is not None:
+        args.before = before_tree(args.before_rev, Path(scratch.name))
     files = sorted(p for p in args.folder.rglob("*") if p.suffix.lower() in (".mid", ".midi"))
     files = files[:: args.every][: args.limit]
     if not files:
@@ -168,6 +196,8 @@ def main() -> None:
         f"{name} {metadata.version(name)}" for name in ("symusic", "miditok", "pretty_midi", "mido")
     )
     print(f"python {platform.python_version()}, {versions}")
+    if args.before_rev:
+        print(f"before: {args.before_rev} ({args.before})")
     print(table(run(files, args.rounds, args.before), len(files)))
     if args.profile:
         print(profile(files))
