@@ -200,10 +200,16 @@ def test_cli_user_path_writes_every_cell(tmp_path: Path) -> None:
                 assert 0.0 <= test["accuracy"] <= 1.0 and (test["n_real"], test["n_generated"]) == (6, 12)
             assert 0.0 <= row["statistics"]["pattern_repetition_3"] <= 1.0
             assert 1 <= row["statistics"]["distinct_bars"] <= 16
+            assert set(row["vocabulary"]) == {"duration_tv", "pitch_class_tv", "off_vocabulary"}
+            assert all(0.0 <= v <= 1.0 for v in row["vocabulary"].values())
+        assert (
+            cell["real"]["vocabulary"]["duration_tv"] == cell["real"]["vocabulary"]["pitch_class_tv"] == 0.0
+        )
         assert cell["real"]["statistics"]["distinct_bars"] > 8  # random tunes hardly repeat a bar
         assert set(cell["targets"]) >= {"forest_ok", "gaps_ok", "copied_ok", "gan_ahead_of_mle"}
     assert saved["settings"]["split"] == "valid" and saved["settings"]["temperature"] == 0.9
     assert (out / "user_path.md").read_text().count("RF acc") == 2
+    assert (out / "user_path.md").read_text().count("durTV") == 2
 
 
 def test_user_path_pieces_are_the_melodies_compose_makes(tmp_path: Path) -> None:
@@ -241,3 +247,35 @@ def test_cell_tunes_take_the_style_and_cut_to_length() -> None:
     loaded = [(Entry("folk"), long_folk), (Entry("irish"), long_irish), (Entry("folk"), tune_of([A] * 4))]
     picked = cell_tunes(loaded, "folk", "4/4", 16)  # type: ignore[arg-type]
     assert len(picked) == 1 and picked[0].bar_count == 16
+
+
+# ------------------------------------------------------------------ vocabulary (point 3)
+def test_vocabulary_distances_compare_pooled_note_lengths_and_degrees() -> None:
+    from midigan.evaluate.vocabulary import RARE_SHARE, total_variation, vocabulary_distances
+
+    quarters = [tune_of([[(60 + 2 * i, i * Q, Q) for i in range(4)]] * 2)]  # C D E F#... in quarters
+    eighths = [tune_of([[(60 + 2 * (i % 4), i * Q // 2, Q // 2) for i in range(8)]] * 2)]
+    same = vocabulary_distances(quarters, quarters)
+    assert same == {"duration_tv": 0.0, "pitch_class_tv": 0.0, "off_vocabulary": 0.0}
+    apart = vocabulary_distances(quarters, eighths)
+    assert apart["duration_tv"] == 1.0  # no note length in common
+    assert apart["pitch_class_tv"] == pytest.approx(0.0)  # the same four degrees, equally often
+    assert apart["off_vocabulary"] == 1.0  # eighths: outside a collection of quarters
+    # A collection that knows eighths (rarely, but above the rare share) admits them.
+    assert vocabulary_distances(quarters, eighths, {Q: 0.99, Q // 2: 2 * RARE_SHARE})["off_vocabulary"] == 0.0
+    assert total_variation({1: 0.5, 2: 0.5}, {2: 0.5, 3: 0.5}) == pytest.approx(0.5)
+
+
+def test_vocabulary_degrees_count_from_each_tunes_tonic() -> None:
+    """The same tune a fifth higher, in its own key, has the same scale degrees."""
+    from midigan.evaluate.vocabulary import degree_shares, vocabulary_distances
+
+    notes = [(60, 0, Q, 80), (64, Q, Q, 80), (67, 2 * Q, 2 * Q, 80)]
+    tune = Tune.from_score(make_score(notes, end_tick=BAR))
+    moved = Tune.from_score(
+        make_score([(p + 7, o, d, v) for p, o, d, v in notes], end_tick=BAR, key=(7, "major"))
+    )
+    assert (tune.tonic, moved.tonic) == (0, 7)
+    np.testing.assert_allclose(degree_shares([moved]), degree_shares([tune]))
+    np.testing.assert_allclose(degree_shares([tune])[[0, 4, 7]], [1 / 3] * 3)  # notes counted, not lengths
+    assert vocabulary_distances([tune], [moved])["pitch_class_tv"] == pytest.approx(0.0)

@@ -57,6 +57,7 @@ from midigan.evaluate.runner import (
 from midigan.evaluate.stats import pitch_class_entropy, repetitions, tone_span
 from midigan.evaluate.two_sample import two_sample_test
 from midigan.evaluate.user_path_report import UserPathReport
+from midigan.evaluate.vocabulary import duration_shares, vocabulary_distances
 from midigan.representations.tune import COPY_RUN, Tune
 
 log = logging.getLogger(__name__)
@@ -211,9 +212,13 @@ def set_statistics(tunes: list[Tune]) -> dict[str, float]:
 
 @dataclass
 class _Reference:
+    """A cell's real tunes, their classifier vectors and statistics, and the note-length shares
+    of the style's collection (its training tunes of the cell) for the off-vocabulary share."""
+
     tunes: list[Tune]
     vectors: np.ndarray
     statistics: dict[str, float] = field(default_factory=dict)
+    collection: dict[int, float] | None = None
 
 
 def compare_set(
@@ -229,8 +234,9 @@ def compare_set(
     }
     statistics = set_statistics(tunes)
     copied = float(np.mean([index.is_copied(t) for t in tunes])) if tunes else float("nan")
+    vocabulary = vocabulary_distances(reference.tunes, tunes, reference.collection)
     return {"pieces": len(tunes), "two_sample": tests, "statistics": statistics,
-            "copied_rate": copied, "seconds": seconds}  # fmt: skip
+            "vocabulary": vocabulary, "copied_rate": copied, "seconds": seconds}  # fmt: skip
 
 
 # ---------------------------------------------------------------------- evaluate
@@ -269,8 +275,11 @@ def evaluate_user_path(
         if len(tunes) < settings.min_real:
             cell["skipped"] = f"{len(tunes)} real tunes of {settings.bars}+ bars (need {settings.min_real})"
             continue
-        reference = _Reference(tunes, feature_vectors(tunes), set_statistics(tunes))
+        pool = cell_tunes(training, style, meter, settings.bars)
+        collection = duration_shares(pool) or None
+        reference = _Reference(tunes, feature_vectors(tunes), set_statistics(tunes), collection)
         cell["real"] = {"statistics": reference.statistics,
+                        "vocabulary": vocabulary_distances(tunes, tunes, collection),
                         "copied_rate": float(np.mean([index.is_copied(t) for t in tunes]))}  # fmt: skip
         seed = settings.seed + k * _SEED_STRIDE
         for name, checkpoint in checkpoints:
@@ -283,7 +292,6 @@ def evaluate_user_path(
                 model=str(checkpoint or "shipped model"), temperature=_temperature(checkpoint, settings)
             )
         if settings.ceiling:
-            pool = cell_tunes(training, style, meter, settings.bars)
             picked = [pool[i] for i in rng.permutation(len(pool))[: settings.n]]
             if len(picked) >= settings.min_real:
                 cell["rows"]["ceiling"] = compare_set(reference, picked, index, settings.seed)

@@ -33,6 +33,18 @@ _COLUMNS = (
     ("minor_share", "minor", "{:.0%}"),
 )
 
+_VOCABULARY = (
+    ("duration_tv", "durTV", "{:.3f}"),
+    ("pitch_class_tv", "pcTV", "{:.3f}"),
+    ("off_vocabulary", "offv", "{:.1%}"),
+)
+"""Rhythm and pitch vocabulary against the cell's real tunes (:mod:`midigan.evaluate.vocabulary`)."""
+
+
+def _vocabulary(row: dict) -> list[str]:
+    found = row.get("vocabulary", {})
+    return [_fmt(f, found.get(k)) for k, _, f in _VOCABULARY]
+
 
 def _fmt(template: str, value: float | None) -> str:
     missing = value is None or (isinstance(value, float) and math.isnan(value))
@@ -103,12 +115,23 @@ class UserPathReport:
         title = f"{cell['style']} {cell['meter']} ({self.settings.get('split')}): {cell['n_real']} real"
         if "skipped" in cell:
             return f"{title} - skipped: {cell['skipped']}"
-        heads = ["row", "n", "RF acc [95% CI]", "LR acc", *(h for _, h, _ in _COLUMNS), "copied"]
+        heads = ["row", "n", "RF acc [95% CI]", "LR acc", *(h for _, h, _ in _COLUMNS),
+                 *(h for _, h, _ in _VOCABULARY), "copied"]  # fmt: skip
         lines = [title, "| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
         real = cell["real"]
         values = [_fmt(f, real["statistics"][k]) for k, _, f in _COLUMNS]
         lines.append(
-            _line(["real", str(cell["n_real"]), "-", "-", *values, _fmt("{:.1%}", real["copied_rate"])])
+            _line(
+                [
+                    "real",
+                    str(cell["n_real"]),
+                    "-",
+                    "-",
+                    *values,
+                    *_vocabulary(real),
+                    _fmt("{:.1%}", real["copied_rate"]),
+                ]
+            )
         )
         for name, row in cell["rows"].items():
             forest, logistic = row["two_sample"]["forest"], row["two_sample"]["logistic"]
@@ -118,7 +141,17 @@ class UserPathReport:
             lr = _fmt("{:.3f}", logistic["accuracy"])
             label = f"{name} (T {row['temperature']:g})" if "temperature" in row else name
             lines.append(
-                _line([label, str(row["pieces"]), rf, lr, *values, _fmt("{:.1%}", row["copied_rate"])])
+                _line(
+                    [
+                        label,
+                        str(row["pieces"]),
+                        rf,
+                        lr,
+                        *values,
+                        *_vocabulary(row),
+                        _fmt("{:.1%}", row["copied_rate"]),
+                    ]
+                )
             )
         return "\n".join(lines)
 
