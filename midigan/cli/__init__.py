@@ -30,6 +30,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "vary": ("midigan.cli.vary_cmd", "vary"),
     "interpolate": ("midigan.cli.vary_cmd", "interpolate"),
     "play": ("midigan.cli.play_cmd", "play"),
+    "set-sampling": ("midigan.cli.sampling_cmd", "set_sampling"),
 }
 _HELP = {
     "compose": "Compose new pieces from the shipped (or your) model.",
@@ -42,6 +43,7 @@ _HELP = {
     "vary": "Regenerate bars of a piece, or vary its whole melody.",
     "interpolate": "A sequence of pieces moving from one seed's piece to another's.",
     "play": "Play a file (or a piece composed on the spot) into a MIDI output port.",
+    "set-sampling": "Show or set a checkpoint's tuned temperature and head shares.",
 }
 
 

@@ -1,0 +1,81 @@
+"""A checkpoint's tuned sampling: read it, and write a new choice into its config.json.
+
+The temperature and the head shares (:class:`~midigan.model.stepper.HeadTemperatures`) are
+chosen after training, by comparing settings with `midigan evaluate --user-path` on the
+valid split. :func:`set_sampling` records the choice in the checkpoint (`run.sampling` of
+config.json) so that `compose`, `vary`, `interpolate` and `evaluate` use it without options;
+the weights are not touched. `midigan set-sampling` is the command.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from midigan.errors import ConfigError
+from midigan.io.atomic import write_atomic
+from midigan.model.checkpoint import CONFIG_FILE, read_config, resolve_checkpoint
+
+SAMPLING_KEYS = ("temperature", "pitch", "duration", "copy")
+"""What `run.sampling` holds: the temperature, then each head's share of it."""
+
+DEFAULTS = {"temperature": 1.0, "pitch": 1.0, "duration": 1.0, "copy": 1.0}
+"""What a checkpoint without a value samples at."""
+
+
+def read_sampling(path: str | Path | None) -> dict[str, float]:
+    """The sampling a checkpoint uses when the caller names none (a missing value: its default).
+
+    Raises:
+        CheckpointError: not a checkpoint.
+    """
+    meta = read_config(resolve_checkpoint(path))
+    found = _sampling_section(meta)
+    return {key: float(found.get(key, DEFAULTS[key])) for key in SAMPLING_KEYS}
+
+
+def set_sampling(path: str | Path, **values: float | None) -> dict[str, float]:
+    """Write `values` (any of :data:`SAMPLING_KEYS`; None = keep) into a checkpoint's config.json.
+
+    The file is replaced atomically; every other key is kept as it was.
+
+    Returns:
+        The checkpoint's sampling after the change.
+
+    Raises:
+        ConfigError: an unknown key, or a value that is not a number in (0, 10].
+        CheckpointError: not a checkpoint (or the shipped model: name a folder).
+        MidiWriteError: the config cannot be written (read-only folder, full disk).
+    """
+    unknown = sorted(set(values) - set(SAMPLING_KEYS))
+    if unknown:
+        raise ConfigError(f"unknown sampling setting {unknown[0]!r}; choose from {', '.join(SAMPLING_KEYS)}")
+    for key, value in values.items():
+        if value is not None and not (
+            isinstance(value, (int, float)) and math.isfinite(value) and 0 < value <= 10
+        ):
+            raise ConfigError(f"--{key} must be a number above 0 and at most 10 (got {value!r})")
+    folder = resolve_checkpoint(Path(path))
+    meta = read_config(folder)
+    run = meta.setdefault("run", {})
+    if not isinstance(run, dict):
+        raise ConfigError(
+            f"{folder / CONFIG_FILE}: its 'run' section is not a table; retrain or fix the file"
+        )
+    section = run.setdefault("sampling", {})
+    section.update({key: float(value) for key, value in values.items() if value is not None})
+    text = json.dumps(meta, indent=2, sort_keys=True) + "\n"  # as checkpoint_files writes it
+    write_atomic(folder / CONFIG_FILE, lambda: text.encode())
+    return read_sampling(folder)
+
+
+def _sampling_section(meta: dict[str, Any]) -> dict[str, Any]:
+    run = meta.get("run")
+    section = run.get("sampling") if isinstance(run, dict) else None
+    if not isinstance(section, dict):
+        return {}
+    return {
+        k: v for k, v in section.items() if k in SAMPLING_KEYS and isinstance(v, (int, float)) and 0 < v <= 10
+    }
