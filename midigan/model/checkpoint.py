@@ -20,6 +20,7 @@ against the config before building anything, and refuses NaN or Inf weights.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -122,8 +123,8 @@ class ModelBundle:
     def head_temperatures(self) -> HeadTemperatures:
         """Each head's share of the temperature, tuned with the model (config.json
         `run.sampling`: `pitch`, `duration`, `copy`); all 1.0 where the config has none."""
-        run = self.meta.get("run")
-        return HeadTemperatures.from_dict(run.get("sampling") if isinstance(run, dict) else None)
+        found = sampling_section(self.meta)
+        return HeadTemperatures(**{k: found[k] for k in ("pitch", "duration", "copy") if k in found})
 
     @property
     def temperature(self) -> float:
@@ -131,10 +132,31 @@ class ModelBundle:
 
         Checkpoints written before the `[sampling]` section existed give 1.0.
         """
-        run = self.meta.get("run")
-        sampling = run.get("sampling") if isinstance(run, dict) else None
-        value = sampling.get("temperature") if isinstance(sampling, dict) else None
-        return float(value) if isinstance(value, (int, float)) and value > 0 else 1.0
+        return sampling_section(self.meta).get("temperature", 1.0)
+
+
+SAMPLING_KEYS = ("temperature", "pitch", "duration", "copy")
+"""What a config's `run.sampling` holds: the temperature, then each head's share of it."""
+
+
+def sampling_section(meta: dict[str, Any]) -> dict[str, float]:
+    """The valid values of a config's `run.sampling` (each a number in (0, 10]; others left out,
+    so a hand-edited or older config samples at the defaults instead of failing)."""
+    run = meta.get("run")
+    section = run.get("sampling") if isinstance(run, dict) else None
+    if not isinstance(section, dict):
+        return {}
+    return {key: float(section[key]) for key in SAMPLING_KEYS if in_sampling_range(section.get(key))}
+
+
+def in_sampling_range(value: object) -> bool:
+    """A number in (0, 10], as every sampling setting must be."""
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and 0 < value <= 10
+    )
 
 
 def model_config_for(base: ModelConfig, vocab: StreamVocab) -> ModelConfig:

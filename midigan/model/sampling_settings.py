@@ -10,16 +10,18 @@ the weights are not touched. `midigan set-sampling` is the command.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
-from typing import Any
 
 from midigan.errors import ConfigError
 from midigan.io.atomic import write_atomic
-from midigan.model.checkpoint import CONFIG_FILE, read_config, resolve_checkpoint
-
-SAMPLING_KEYS = ("temperature", "pitch", "duration", "copy")
-"""What `run.sampling` holds: the temperature, then each head's share of it."""
+from midigan.model.checkpoint import (
+    CONFIG_FILE,
+    SAMPLING_KEYS,
+    in_sampling_range,
+    read_config,
+    resolve_checkpoint,
+    sampling_section,
+)
 
 DEFAULTS = {"temperature": 1.0, "pitch": 1.0, "duration": 1.0, "copy": 1.0}
 """What a checkpoint without a value samples at."""
@@ -32,7 +34,7 @@ def read_sampling(path: str | Path | None) -> dict[str, float]:
         CheckpointError: not a checkpoint.
     """
     meta = read_config(resolve_checkpoint(path))
-    found = _sampling_section(meta)
+    found = sampling_section(meta)
     return {key: float(found.get(key, DEFAULTS[key])) for key in SAMPLING_KEYS}
 
 
@@ -53,9 +55,7 @@ def set_sampling(path: str | Path, **values: float | None) -> dict[str, float]:
     if unknown:
         raise ConfigError(f"unknown sampling setting {unknown[0]!r}; choose from {', '.join(SAMPLING_KEYS)}")
     for key, value in values.items():
-        if value is not None and not (
-            isinstance(value, (int, float)) and math.isfinite(value) and 0 < value <= 10
-        ):
+        if value is not None and not in_sampling_range(value):
             raise ConfigError(f"--{key} must be a number above 0 and at most 10 (got {value!r})")
     folder = resolve_checkpoint(Path(path))
     meta = read_config(folder)
@@ -69,13 +69,3 @@ def set_sampling(path: str | Path, **values: float | None) -> dict[str, float]:
     text = json.dumps(meta, indent=2, sort_keys=True) + "\n"  # as checkpoint_files writes it
     write_atomic(folder / CONFIG_FILE, lambda: text.encode())
     return read_sampling(folder)
-
-
-def _sampling_section(meta: dict[str, Any]) -> dict[str, Any]:
-    run = meta.get("run")
-    section = run.get("sampling") if isinstance(run, dict) else None
-    if not isinstance(section, dict):
-        return {}
-    return {
-        k: v for k, v in section.items() if k in SAMPLING_KEYS and isinstance(v, (int, float)) and 0 < v <= 10
-    }

@@ -57,18 +57,6 @@ class HeadTemperatures:
             value = getattr(self, name)
             assert 0 < value <= 10, f"head temperature share {name} = {value} is out of (0, 10]"
 
-    @classmethod
-    def from_dict(cls, values: object) -> HeadTemperatures:
-        """The shares in a config's `sampling` section (missing or malformed ones: 1.0)."""
-        if not isinstance(values, dict):
-            return cls()
-        shares = {
-            name: float(values[name])
-            for name in ("pitch", "duration", "copy")
-            if isinstance(values.get(name), (int, float)) and 0 < values[name] <= 10
-        }
-        return cls(**shares)
-
 
 class FusedStepper:
     """Precomputed weights of one generator for step-by-step inference.
