@@ -249,25 +249,23 @@ def conductor_files(count: int, seed: int) -> list[bytes]:
     return files
 
 
-def walked_and_parsed(data: bytes):
-    """The walk's layout and symusic's score of `data`, or None where either refuses it."""
+def walked_and_parsed(files: list[bytes]):
+    """(tpq, the walk's layout, symusic's score) of each file that both read; the others skipped."""
     import symusic
 
-    try:
-        tpq = check_header(data, "f")
-        return tpq, walk(data, "f", COUNTER_LIMIT, tpq), symusic.Score.from_midi(data)
-    except (MidiganError, RuntimeError, ValueError, OverflowError, IndexError):
-        return None
+    for data in files:
+        try:
+            tpq = check_header(data, "f")
+            read = tpq, walk(data, "f", COUNTER_LIMIT, tpq), symusic.Score.from_midi(data)
+        except (MidiganError, RuntimeError, ValueError, OverflowError, IndexError):
+            continue
+        yield read
 
 
 def test_chord_markers_from_the_walk_are_those_symusic_holds():
     """The walk's first-track markers stand in for symusic's objects only where they agree."""
     compared = 0
-    for data in marker_files() + conductor_files(600, 17):
-        read = walked_and_parsed(data)
-        if read is None:
-            continue
-        tpq, layout, score = read
+    for tpq, layout, score in walked_and_parsed(marker_files() + conductor_files(600, 17)):
         by_objects = _chord_markers(score.markers, None)  # no walked list: symusic's own
         assert _chord_markers(score.markers, layout.markers) == by_objects
         with warnings.catch_warnings():
@@ -284,11 +282,7 @@ def test_tempos_meters_and_keys_from_the_walk_are_those_symusic_holds():
     the two readings agree (same count, standard lengths, distinct ticks, a first track of meta
     events alone): the converted maps are the same either way."""
     walked = 0
-    for data in marker_files() + conductor_files(1500, 19):
-        read = walked_and_parsed(data)
-        if read is None:
-            continue
-        tpq, layout, score = read
+    for tpq, layout, score in walked_and_parsed(marker_files() + conductor_files(1500, 19)):
         tempos, meters, keys = score.tempos, score.time_signatures, score.key_signatures
         by_objects = (
             _convert_tempos(_rows(tempos, "time", "mspq"), tpq),

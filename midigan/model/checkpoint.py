@@ -37,7 +37,7 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from midigan.errors import CheckpointError, ConfigError
-from midigan.model.config import ModelConfig, model_config_from_dict
+from midigan.model.config import ModelConfig, config_json_bytes, model_config_from_dict
 from midigan.model.generator import Generator, parameter_shapes
 from midigan.model.harmony import HarmonyModel, load_harmony
 from midigan.model.stepper import FusedStepper, HeadTemperatures
@@ -200,12 +200,12 @@ def checkpoint_files(
     }
     files = {
         MODEL_FILE: save_safetensors(weights, metadata={"format": FORMAT}),
-        CONFIG_FILE: (json.dumps(config, indent=2, sort_keys=True) + "\n").encode(),
+        CONFIG_FILE: config_json_bytes(config),
     }
     if trainer_tensors is not None:
         tensors = {k: v.detach().cpu().contiguous() for k, v in trainer_tensors.items()}
         files[TRAINER_FILE] = save_safetensors(tensors, metadata={"format": FORMAT})
-        files[TRAINER_META] = (json.dumps(trainer_meta or {}, indent=2, sort_keys=True) + "\n").encode()
+        files[TRAINER_META] = config_json_bytes(trainer_meta or {})
     return files
 
 

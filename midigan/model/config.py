@@ -9,6 +9,7 @@ that gathers these with the training sections is :mod:`midigan.train.config`.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, fields, replace
 from typing import Any, get_origin, get_type_hints
 
@@ -151,11 +152,18 @@ def model_config_from_dict(data: dict[str, Any]) -> ModelConfig:
     return config
 
 
+def config_json_bytes(record: dict[str, Any]) -> bytes:
+    """The bytes of a model's JSON config file: keys sorted, two-space indent, one final newline,
+    so the same record always writes the same file (checkpoints, chord and velocity models)."""
+    return (json.dumps(record, indent=2, sort_keys=True) + "\n").encode()
+
+
 __all__ = [
     "MODEL_LIMITS",
     "DiscriminatorConfig",
     "ModelConfig",
     "check_model_config",
+    "config_json_bytes",
     "model_config_from_dict",
     "overlay_section",
 ]

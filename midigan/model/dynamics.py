@@ -40,6 +40,7 @@ from torch import nn
 
 from midigan.errors import CheckpointError, MidiganError
 from midigan.io.atomic import all_or_nothing, write_atomic
+from midigan.model.config import config_json_bytes
 from midigan.model.dynamics_features import CATEGORIES, CONTINUOUS, LEVEL_COLUMN, MelodyGrid, features
 
 FORMAT = "midigan-dynamics"
@@ -226,7 +227,7 @@ def save_dynamics(model: DynamicsModel, folder: str | Path, meta: dict[str, Any]
               "model": asdict(model.config)}  # fmt: skip
     files = {
         WEIGHTS_FILE: save_safetensors(weights, metadata={"format": FORMAT}),
-        CONFIG_FILE: (json.dumps(config, indent=2, sort_keys=True) + "\n").encode(),
+        CONFIG_FILE: config_json_bytes(config),
     }
     folder = Path(folder)
     try:

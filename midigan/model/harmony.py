@@ -32,6 +32,7 @@ from safetensors.torch import save as save_safetensors
 from torch import nn
 
 from midigan.errors import CheckpointError
+from midigan.model.config import config_json_bytes
 from midigan.representations.ids import METER_NAMES, N_CHORDS, STYLES
 
 HARMONY_WEIGHTS = "harmony.safetensors"
@@ -209,7 +210,7 @@ def harmony_files(model: HarmonyModel, meta: dict[str, Any]) -> dict[str, bytes]
     record["vocab"] = {"chords": N_CHORDS, "styles": list(STYLES), "meters": list(METER_NAMES)}
     return {
         HARMONY_WEIGHTS: save_safetensors(weights, metadata={"format": HARMONY_FORMAT}),
-        HARMONY_CONFIG: (json.dumps(record, indent=2, sort_keys=True) + "\n").encode(),
+        HARMONY_CONFIG: config_json_bytes(record),
     }
 
 

@@ -9,7 +9,7 @@ the weights are not touched. `midigan set-sampling` is the command.
 
 from __future__ import annotations
 
-import json
+from dataclasses import asdict
 from pathlib import Path
 
 from midigan.errors import ConfigError
@@ -22,8 +22,10 @@ from midigan.model.checkpoint import (
     resolve_checkpoint,
     sampling_section,
 )
+from midigan.model.config import config_json_bytes
+from midigan.model.stepper import HeadTemperatures
 
-DEFAULTS = {"temperature": 1.0, "pitch": 1.0, "duration": 1.0, "copy": 1.0}
+DEFAULTS = {"temperature": 1.0, **asdict(HeadTemperatures())}
 """What a checkpoint without a value samples at."""
 
 
@@ -66,6 +68,6 @@ def set_sampling(path: str | Path, **values: float | None) -> dict[str, float]:
         )
     section = run.setdefault("sampling", {})
     section.update({key: float(value) for key, value in values.items() if value is not None})
-    text = json.dumps(meta, indent=2, sort_keys=True) + "\n"  # as checkpoint_files writes it
-    write_atomic(folder / CONFIG_FILE, lambda: text.encode())
+    data = config_json_bytes(meta)
+    write_atomic(folder / CONFIG_FILE, lambda: data)
     return read_sampling(folder)
